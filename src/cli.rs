@@ -1,0 +1,309 @@
+//! The command line: global options and one Args struct per command.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dev-prism",
+    version,
+    about = "Isolated dev sessions of one repository: a git worktree and a Docker Compose stack on random ports each",
+    long_about = "Run many isolated development sessions of one repository side by side.\n\n\
+        Each session gets its own git worktree and branch (or uses the current directory with \
+        --in-place), its own Docker Compose project started from your compose file with every \
+        published port moved to a random free host port, and a .env.session file with the ports \
+        Docker chose. Docker container labels are the only record of a session.",
+    after_long_help = "Examples:\n  \
+        dev-prism create                 # new worktree + branch, stack on random ports\n  \
+        dev-prism create --in-place      # a session in the current directory\n  \
+        dev-prism list                   # sessions of this repository\n  \
+        dev-prism env --json             # ports of the session you are in, for scripts\n  \
+        dev-prism destroy --all -y       # remove every session of this repository"
+)]
+pub struct Cli {
+    /// Run as if dev-prism was started in DIR
+    #[arg(
+        short = 'C',
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global Options"
+    )]
+    pub chdir: Option<PathBuf>,
+
+    /// Print every git and docker command line before running it (to stderr)
+    #[arg(short, long, global = true, help_heading = "Global Options")]
+    pub verbose: bool,
+
+    /// Print only errors and the answer
+    #[arg(short, long, global = true, help_heading = "Global Options")]
+    pub quiet: bool,
+
+    /// When to use colours
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = "Global Options")]
+    pub color: ColorChoice,
+
+    /// Answer yes to every confirmation prompt
+    #[arg(
+        short = 'y',
+        long = "yes",
+        global = true,
+        help_heading = "Global Options"
+    )]
+    pub yes: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Start every service, app profiles included
+    Docker,
+    /// Start the infrastructure only; run the apps yourself
+    Native,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Docker => "docker",
+            Mode::Native => "native",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a session: worktree, compose stack on random ports, .env.session
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism create\n  \
+        dev-prism create --branch feature/login --base main\n  \
+        dev-prism create --in-place --wait-timeout 300")]
+    Create(CreateArgs),
+    /// List sessions with status, directory, branch and URLs
+    #[command(
+        after_long_help = "Examples:\n  dev-prism list\n  dev-prism list --json | jq '.[].ports'\n  dev-prism list --global"
+    )]
+    List(ListArgs),
+    /// Show one session: status, containers, ports and env file
+    #[command(
+        after_long_help = "Examples:\n  dev-prism info\n  dev-prism info ../myapp-sessions/session-2026-02-06T12-30-45 --json"
+    )]
+    Info(InfoArgs),
+    /// Print the session environment (dotenv or JSON)
+    #[command(
+        after_long_help = "Examples:\n  dev-prism env\n  dev-prism env --json | jq -r .APP_PORT"
+    )]
+    Env(EnvArgs),
+    /// Run a command with the session environment
+    #[command(
+        after_long_help = "Examples:\n  dev-prism with-env -- npm test\n  dev-prism with-env ../s1 -- psql \"$DATABASE_URL\""
+    )]
+    WithEnv(WithEnvArgs),
+    /// Start a stopped session and rediscover its ports
+    Start(DirArgs),
+    /// Stop a session's containers (data volumes are kept)
+    Stop(DirArgs),
+    /// Stop every running session
+    StopAll(ScopeArgs),
+    /// Stream a session's compose logs
+    Logs(LogsArgs),
+    /// Remove a session: containers, networks, volumes, generated files, worktree
+    #[command(
+        after_long_help = "Examples:\n  dev-prism destroy\n  dev-prism destroy ../myapp-sessions/session-2026-02-06T12-30-45\n  dev-prism destroy --all -y"
+    )]
+    Destroy(DestroyArgs),
+    /// Remove session worktrees that have no running containers
+    Prune(PruneArgs),
+    /// Install the Claude Code skill and CLAUDE.md section for dev-prism
+    Claude(ClaudeArgs),
+    /// Check that git, docker, Compose and the config are usable
+    Doctor,
+    /// Print a shell completion script
+    #[command(
+        after_long_help = "Examples:\n  dev-prism completions bash > ~/.local/share/bash-completion/completions/dev-prism\n  dev-prism completions zsh > ~/.zfunc/_dev-prism"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Branch for the new worktree (an existing branch is checked out)
+    #[arg(long, short = 'b', value_name = "BRANCH", conflicts_with = "in_place")]
+    pub branch: Option<String>,
+    /// Start point of the new branch
+    #[arg(
+        long,
+        value_name = "REF",
+        default_value = "HEAD",
+        conflicts_with = "in_place"
+    )]
+    pub base: String,
+    /// docker: start app profiles too; native: infrastructure only
+    #[arg(long, value_enum, default_value_t = Mode::Docker)]
+    pub mode: Mode,
+    /// App profiles not to start in docker mode (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    pub without: Vec<String>,
+    /// Use the current directory instead of a new worktree
+    #[arg(long)]
+    pub in_place: bool,
+    /// Follow the logs after creating (Ctrl-C stops following; services keep running)
+    #[arg(long)]
+    pub no_detach: bool,
+    /// Skip the setup commands of the config
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Seconds to wait for the services to be ready
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Every session on this Docker engine, not only this repository's
+    #[arg(short, long)]
+    pub global: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON (see the README for the schema)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    pub dir: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    pub dir: Option<PathBuf>,
+    /// Print a JSON object instead of dotenv lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WithEnvArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    pub dir: Option<PathBuf>,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    pub dir: Option<PathBuf>,
+    /// Only these services
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Lines of history to show
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub tail: usize,
+    /// Print the logs and exit instead of following them
+    #[arg(long)]
+    pub no_follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    #[arg(conflicts_with = "all")]
+    pub dir: Option<PathBuf>,
+    /// Every session of this repository (all sessions with --global)
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: every session on this Docker engine
+    #[arg(short, long, requires = "all")]
+    pub global: bool,
+    /// Remove even with uncommitted changes or unmerged commits
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only list what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove even with uncommitted changes or unmerged commits
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaudeArgs {
+    /// Replace files and sections that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn without_is_comma_separated() {
+        let cli = Cli::try_parse_from(["dev-prism", "create", "--without", "web,worker"]).unwrap();
+        let Command::Create(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.without, vec!["web", "worker"]);
+    }
+
+    #[test]
+    fn with_env_takes_command_after_dashes() {
+        let cli =
+            Cli::try_parse_from(["dev-prism", "with-env", "--", "sh", "-c", "exit 3"]).unwrap();
+        let Command::WithEnv(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.command, vec!["sh", "-c", "exit 3"]);
+        assert!(args.dir.is_none());
+    }
+
+    #[test]
+    fn branch_conflicts_with_in_place() {
+        assert!(
+            Cli::try_parse_from(["dev-prism", "create", "--in-place", "--branch", "x"]).is_err()
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! `dev-prism doctor`: one line per check, exit 1 when a required one fails.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::config;
+use crate::docker::{self, ComposeProject};
+use crate::git;
+use crate::layout;
+use crate::output;
+use crate::process::Cmd;
+use crate::session;
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, ok: bool, required: bool, what: &str, detail: &str) {
+        let mark = match (ok, required) {
+            (true, _) => output::green("ok  "),
+            (false, true) => output::red("FAIL"),
+            (false, false) => output::yellow("warn"),
+        };
+        if !ok && required {
+            self.failed = true;
+        }
+        output::print(&format!("{mark} {what}: {detail}\n"));
+    }
+}
+
+pub fn run(ctx: &Ctx) -> Result<i32> {
+    let mut r = Report { failed: false };
+    match Cmd::new("git").arg("--version").output() {
+        Ok(v) => r.line(true, true, "git", v.trim()),
+        Err(e) => r.line(false, true, "git", &e.to_string()),
+    }
+    let client = Cmd::new("docker")
+        .args(["version", "--format", "{{.Client.Version}}"])
+        .output_any();
+    let client_ok = match &client {
+        Ok(out) if !out.stdout.trim().is_empty() => {
+            r.line(true, true, "docker client", out.stdout.trim());
+            true
+        }
+        Ok(out) => {
+            r.line(false, true, "docker client", out.stderr.trim());
+            false
+        }
+        Err(e) => {
+            r.line(false, true, "docker client", &e.to_string());
+            false
+        }
+    };
+    let mut engine_ok = false;
+    if client_ok {
+        match Cmd::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+        {
+            Ok(v) => {
+                engine_ok = true;
+                r.line(true, true, "docker engine", v.trim());
+            }
+            Err(e) => r.line(
+                false,
+                true,
+                "docker engine",
+                &docker::engine_error(e).to_string(),
+            ),
+        }
+        match docker::require_compose() {
+            Ok((a, b, c)) => r.line(true, true, "docker compose", &format!("{a}.{b}.{c}")),
+            Err(e) => r.line(false, true, "docker compose", &e.to_string()),
+        }
+    }
+    let repo = git::discover(&ctx.cwd).ok().flatten();
+    let root = repo
+        .as_ref()
+        .map(|r| r.main_root.clone())
+        .unwrap_or(ctx.cwd.clone());
+    let js = config::CONFIG_FILES[1..]
+        .iter()
+        .any(|n| root.join(n).is_file())
+        && !root.join(config::CONFIG_FILES[0]).is_file();
+    if js {
+        match Cmd::new("node").arg("--version").output() {
+            Ok(v) => r.line(true, true, "node (for session.config.mjs)", v.trim()),
+            Err(e) => r.line(false, true, "node (for session.config.mjs)", &e.to_string()),
+        }
+    }
+    let loaded = config::load(&root);
+    let config = match loaded {
+        Ok(l) => {
+            let detail = match &l.path {
+                Some(p) => p.display().to_string(),
+                None => "no session.config.json (defaults)".to_string(),
+            };
+            r.line(l.warnings.is_empty(), false, "config", &detail);
+            for w in &l.warnings {
+                output::warn(w);
+            }
+            Some(l.config)
+        }
+        Err(e) => {
+            r.line(false, true, "config", &format!("{e:#}"));
+            None
+        }
+    };
+    if let Some(config) = config {
+        match layout::compose_files(&ctx.cwd, config.compose_files.as_deref()) {
+            Err(e) => r.line(false, true, "compose file", &e.to_string()),
+            Ok(files) if engine_ok || client_ok => {
+                let project = ComposeProject {
+                    dir: ctx.cwd.clone(),
+                    name: session::project_name("doctor", &ctx.cwd),
+                    files: docker::absolute(&ctx.cwd, &files),
+                    profiles: config.apps.clone(),
+                };
+                match project.config_json() {
+                    Ok(_) => r.line(true, true, "compose file", &files.join(", ")),
+                    Err(e) => r.line(false, true, "compose file", &e.to_string()),
+                }
+            }
+            Ok(files) => r.line(true, true, "compose file", &files.join(", ")),
+        }
+    }
+    Ok(if r.failed { 1 } else { 0 })
+}

@@ -1,0 +1,64 @@
+//! `dev-prism env` and `dev-prism with-env`: the session environment for
+//! scripts and agents.
+
+use anyhow::{bail, Result};
+
+use super::Ctx;
+use crate::cli::{EnvArgs, WithEnvArgs};
+use crate::docker;
+use crate::envfile;
+use crate::output;
+use crate::process::Cmd;
+use crate::session::{Session, Status};
+
+/// The session of `dir` with its env file refreshed; errors when it is stopped.
+fn running_session(ctx: &Ctx, dir: Option<&std::path::Path>) -> Result<Session> {
+    let dir = super::resolve_dir(ctx, dir)?;
+    let s = super::require_session(&dir)?;
+    if s.status() == Status::Stopped {
+        bail!(
+            "the session in {} is stopped, so it has no ports: run `dev-prism start` first",
+            s.id.working_dir.display()
+        );
+    }
+    super::refresh_env_file(&s)?;
+    Ok(s)
+}
+
+pub fn run_env(ctx: &Ctx, args: EnvArgs) -> Result<i32> {
+    let s = running_session(ctx, args.dir.as_deref())?;
+    let env = s.env(docker::url_host_from_env().as_deref());
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> = env
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        output::print_json(&map);
+    } else {
+        output::print(&envfile::render(&env));
+    }
+    Ok(0)
+}
+
+pub fn run_with_env(ctx: &Ctx, args: WithEnvArgs) -> Result<i32> {
+    let s = running_session(ctx, args.dir.as_deref())?;
+    let env = s.env(docker::url_host_from_env().as_deref());
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no command given: dev-prism with-env -- CMD..."))?;
+    let mut cmd = Cmd::new(program).args(rest);
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let status = cmd.status_any()?;
+    Ok(exit_code(status))
+}
+
+/// The exit code to pass on: the child's, or 128+signal when it was killed.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(1))
+}

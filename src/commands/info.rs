@@ -1,0 +1,86 @@
+//! `dev-prism info`: one session in detail; regenerates `.env.session`.
+
+use anyhow::Result;
+use serde::Serialize;
+use std::path::PathBuf;
+
+use super::list::{status_text, SessionJson};
+use super::Ctx;
+use crate::cli::InfoArgs;
+use crate::docker;
+use crate::output;
+use crate::session::service_of;
+
+#[derive(Serialize)]
+struct InfoJson {
+    #[serde(flatten)]
+    session: SessionJson,
+    env_file: Option<PathBuf>,
+    env: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
+    let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
+    let s = super::require_session(&dir)?;
+    let env_file = super::refresh_env_file(&s)?;
+    let host = docker::url_host_from_env();
+    if args.json {
+        let env = s
+            .env(host.as_deref())
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        output::print_json(&InfoJson {
+            session: SessionJson::new(&s, host.as_deref()),
+            env_file,
+            env,
+        });
+        return Ok(0);
+    }
+    let mut text = String::new();
+    text.push_str(&format!("directory: {}\n", s.id.working_dir.display()));
+    text.push_str(&format!("status:    {}\n", status_text(s.status())));
+    if let Some(b) = &s.id.branch {
+        text.push_str(&format!("branch:    {b}\n"));
+    }
+    text.push_str(&format!("project:   {}\n", s.id.project_name));
+    text.push_str(&format!("mode:      {}\n", s.id.mode));
+    if !s.id.profiles.is_empty() {
+        text.push_str(&format!("profiles:  {}\n", s.id.profiles.join(",")));
+    }
+    match &env_file {
+        Some(p) => text.push_str(&format!("env file:  {}\n", p.display())),
+        None => text.push_str("env file:  (none: the session is stopped)\n"),
+    }
+    let ports = s.ports(host.as_deref());
+    let rows = s
+        .containers
+        .iter()
+        .map(|c| {
+            let service = service_of(c);
+            let state = match &c.state.health {
+                Some(h) => format!("{} ({h})", c.state.status),
+                None if c.state.status == "exited" => format!("exited ({})", c.state.exit_code),
+                None => c.state.status.clone(),
+            };
+            let urls: Vec<String> = ports
+                .iter()
+                .filter(|p| p.service == service)
+                .map(|p| format!("{}/{} {}", p.container_port, p.protocol, p.url))
+                .collect();
+            vec![
+                service.to_string(),
+                state,
+                if urls.is_empty() {
+                    "-".into()
+                } else {
+                    urls.join("\n")
+                },
+            ]
+        })
+        .collect();
+    text.push('\n');
+    text.push_str(&output::table(&["SERVICE", "STATE", "PORTS"], rows));
+    output::print(&text);
+    Ok(0)
+}

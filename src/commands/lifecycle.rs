@@ -1,0 +1,128 @@
+//! `start`, `stop`, `stop-all` and `logs`.
+
+use anyhow::Result;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::cli::{DirArgs, LogsArgs, ScopeArgs};
+use crate::docker::{self, ComposeProject};
+use crate::output;
+use crate::ready;
+use crate::session::{self, group_sessions, Session, Status};
+
+/// The session's compose project: its files when they all still exist, else
+/// the project name alone (enough for start/stop/logs/down).
+pub fn project_of(s: &Session) -> ComposeProject {
+    let files_ok = !s.id.compose_files.is_empty() && s.id.compose_files.iter().all(|f| f.is_file());
+    ComposeProject {
+        dir: if files_ok && s.id.working_dir.is_dir() {
+            s.id.working_dir.clone()
+        } else {
+            std::env::temp_dir()
+        },
+        name: s.id.project_name.clone(),
+        files: if files_ok {
+            s.id.compose_files.clone()
+        } else {
+            Vec::new()
+        },
+        profiles: s.id.profiles.clone(),
+    }
+}
+
+pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
+    let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
+    let s = super::require_session(&dir)?;
+    if s.status() == Status::Running {
+        super::refresh_env_file(&s)?;
+        output::progress(&format!(
+            "Session in {} is already running.",
+            s.id.working_dir.display()
+        ));
+        return Ok(0);
+    }
+    output::progress(&format!("Starting {}…", s.id.project_name));
+    let project = project_of(&s);
+    project
+        .cmd()
+        .args(["start"])
+        .output()
+        .map_err(docker::engine_error)?;
+    let containers = ready::wait(&s.id.project_name, Duration::from_secs(120))?;
+    let s = group_sessions(containers)
+        .into_iter()
+        .find(|n| n.id.working_dir == s.id.working_dir)
+        .unwrap_or(s);
+    super::refresh_env_file(&s)?;
+    super::create::write_app_env(&s)?;
+    output::progress(&format!(
+        "{} {}",
+        output::green("Started"),
+        s.id.working_dir.display()
+    ));
+    let rows = s
+        .ports(docker::url_host_from_env().as_deref())
+        .into_iter()
+        .map(|p| {
+            vec![
+                p.service,
+                format!("{}/{}", p.container_port, p.protocol),
+                p.url,
+            ]
+        })
+        .collect();
+    output::print(&output::table(&["SERVICE", "PORT", "URL"], rows));
+    Ok(0)
+}
+
+pub fn run_stop(ctx: &Ctx, args: DirArgs) -> Result<i32> {
+    let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
+    let s = super::require_session(&dir)?;
+    stop(&s)?;
+    Ok(0)
+}
+
+fn stop(s: &Session) -> Result<()> {
+    output::progress(&format!("Stopping {}", s.id.working_dir.display()));
+    project_of(s)
+        .cmd()
+        .args(["stop"])
+        .output()
+        .map_err(docker::engine_error)?;
+    // Its ports are released: the file would only mislead.
+    let env = s.id.working_dir.join(session::ENV_FILE);
+    if env.is_file() {
+        std::fs::remove_file(&env)?;
+    }
+    Ok(())
+}
+
+pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
+    let (sessions, _) = super::sessions_in_scope(&ctx.cwd, args.global)?;
+    let running: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.status() != Status::Stopped)
+        .collect();
+    if running.is_empty() {
+        output::progress("No running sessions: nothing to stop.");
+        return Ok(0);
+    }
+    for s in running {
+        stop(s)?;
+    }
+    Ok(0)
+}
+
+pub fn run_logs(ctx: &Ctx, args: LogsArgs) -> Result<i32> {
+    let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
+    let s = super::require_session(&dir)?;
+    let mut cmd = project_of(&s)
+        .cmd()
+        .args(["logs", "--tail", &args.tail.to_string()]);
+    if !args.no_follow {
+        cmd = cmd.arg("--follow");
+    }
+    cmd = cmd.args(&args.services);
+    let status = cmd.status_any()?;
+    Ok(super::env::exit_code(status))
+}

@@ -1,0 +1,270 @@
+//! docker and docker compose calls: config, up, down, ps, inspect, logs, version.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+use crate::inspect::{self, Container};
+use crate::process::{Cmd, CmdError};
+use crate::session::label;
+
+/// Oldest Compose that understands `!override`.
+pub const MIN_COMPOSE: (u32, u32, u32) = (2, 24, 4);
+
+pub fn docker() -> Cmd {
+    Cmd::new("docker")
+}
+
+/// A compose project as dev-prism runs it: explicit files, name and profiles,
+/// so nothing from the user's shell (`COMPOSE_FILE`, `COMPOSE_PROFILES`, an
+/// exported `.env.session`) can redirect it to another project.
+#[derive(Debug, Clone)]
+pub struct ComposeProject {
+    pub dir: PathBuf,
+    pub name: String,
+    pub files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+}
+
+impl ComposeProject {
+    pub fn cmd(&self) -> Cmd {
+        let mut cmd = docker()
+            .cwd(&self.dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_PROFILES")
+            .arg("compose")
+            .arg("--project-name")
+            .arg(&self.name)
+            .arg("--project-directory")
+            .arg(&self.dir);
+        for f in &self.files {
+            cmd = cmd.arg("--file").arg(f);
+        }
+        for p in &self.profiles {
+            cmd = cmd.arg("--profile").arg(p);
+        }
+        cmd
+    }
+
+    /// `docker compose config --format json`: the resolved model.
+    pub fn config_json(&self) -> Result<String, CmdError> {
+        self.cmd().args(["config", "--format", "json"]).output()
+    }
+
+    /// `up -d`: progress goes to stderr.
+    pub fn up(&self, build: bool) -> Result<(), CmdError> {
+        let mut cmd = self.cmd().args(["up", "--detach"]);
+        if build {
+            cmd = cmd.arg("--build");
+        }
+        cmd.output().map(|_| ())
+    }
+
+    /// `down -v --remove-orphans`: containers, networks and volumes.
+    pub fn down(&self) -> Result<(), CmdError> {
+        self.cmd()
+            .args(["down", "--volumes", "--remove-orphans", "--timeout", "5"])
+            .output()
+            .map(|_| ())
+    }
+}
+
+/// Ids of every container with `label` (`k=v`), running or not.
+pub fn ps_ids(filters: &[String]) -> Result<Vec<String>> {
+    let mut cmd = docker().args(["ps", "--all", "--quiet", "--no-trunc"]);
+    for f in filters {
+        cmd = cmd.arg("--filter").arg(format!("label={f}"));
+    }
+    let out = cmd.output().map_err(engine_error)?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
+}
+
+/// One batched `docker container inspect` for all ids. A container that
+/// vanished in between makes docker exit 1 with partial output: use it.
+pub fn inspect(ids: &[String]) -> Result<Vec<Container>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = docker()
+        .args(["container", "inspect"])
+        .args(ids)
+        .output_any()
+        .map_err(engine_error)?;
+    let containers = inspect::parse_inspect(&out.stdout)?;
+    if !out.status.success() && containers.is_empty() && !out.stderr.contains("No such") {
+        bail!("`docker container inspect` failed: {}", out.stderr.trim());
+    }
+    Ok(containers)
+}
+
+/// Every dev-prism container (one `ps`, one `inspect`).
+pub fn managed_containers() -> Result<Vec<Container>> {
+    let ids = ps_ids(&[format!("{}=true", label::MANAGED)])?;
+    inspect(&ids)
+}
+
+/// Every container of a compose project.
+pub fn project_containers(project: &str) -> Result<Vec<Container>> {
+    let ids = ps_ids(&[format!("{}={project}", label::COMPOSE_PROJECT)])?;
+    inspect(&ids)
+}
+
+/// The last lines of a container's log (stdout and stderr).
+pub fn log_tail(id: &str, lines: usize) -> String {
+    match docker()
+        .args(["logs", "--tail", &lines.to_string()])
+        .arg(id)
+        .output_any()
+    {
+        Ok(out) => format!("{}{}", out.stdout, out.stderr),
+        Err(_) => String::new(),
+    }
+}
+
+/// Turn "cannot connect" into a message that says what to do.
+pub fn engine_error(e: CmdError) -> anyhow::Error {
+    if e.stderr.contains("Cannot connect to the Docker daemon")
+        || e.stderr.contains("error during connect")
+        || e.stderr.contains("connect: connection refused")
+    {
+        anyhow::anyhow!(
+            "the Docker engine is not reachable ({}): start it (e.g. `sudo systemctl start docker`, or open Docker Desktop) and try again",
+            e.stderr.lines().next().unwrap_or("").trim()
+        )
+    } else {
+        e.into()
+    }
+}
+
+/// Parse `docker compose version --short` (`2.29.7`, `v2.1.0`, `5.0.0`,
+/// Debian's `2.26.1-4`).
+pub fn parse_compose_version(s: &str) -> Option<(u32, u32, u32)> {
+    let s = s.trim().trim_start_matches('v');
+    let core = s.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let patch = parts.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+/// The installed Compose version; an error saying what to install when it is
+/// missing, v1 or older than 2.24.4.
+pub fn require_compose() -> Result<(u32, u32, u32)> {
+    let out = docker()
+        .args(["compose", "version", "--short"])
+        .output_any();
+    let out = out.map_err(anyhow::Error::from)?;
+    if !out.status.success() {
+        bail!(
+            "Docker Compose v2 is not installed (`docker compose` failed): install the compose plugin, version {}.{}.{} or newer",
+            MIN_COMPOSE.0, MIN_COMPOSE.1, MIN_COMPOSE.2
+        );
+    }
+    let text = out.stdout.trim().to_string();
+    let v = parse_compose_version(&text)
+        .with_context(|| format!("could not read the Compose version from `{text}`"))?;
+    check_compose_version(v, &text)?;
+    Ok(v)
+}
+
+pub fn check_compose_version(v: (u32, u32, u32), text: &str) -> Result<()> {
+    if v.0 < 2 {
+        bail!(
+            "Compose {text} is v1, which is end-of-life: install Compose v2 ({}.{}.{} or newer)",
+            MIN_COMPOSE.0,
+            MIN_COMPOSE.1,
+            MIN_COMPOSE.2
+        );
+    }
+    if v < MIN_COMPOSE {
+        bail!(
+            "Compose {text} is too old: dev-prism needs {}.{}.{} or newer (for `!override`)",
+            MIN_COMPOSE.0,
+            MIN_COMPOSE.1,
+            MIN_COMPOSE.2
+        );
+    }
+    Ok(())
+}
+
+/// Host to put in URLs: `DEV_PRISM_HOST`, else the host of a `tcp://` or
+/// `ssh://` `DOCKER_HOST`; `None` for a local engine.
+pub fn url_host_from_env() -> Option<String> {
+    if let Some(h) = std::env::var("DEV_PRISM_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+    {
+        return Some(h);
+    }
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| endpoint_host(&h))
+}
+
+/// `tcp://1.2.3.4:2376` -> `1.2.3.4`, `ssh://me@box` -> `box`; local sockets -> `None`.
+pub fn endpoint_host(endpoint: &str) -> Option<String> {
+    let rest = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("ssh://"))?;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?.to_string()
+    } else {
+        host_port.split(':').next()?.to_string()
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The compose files of a session as absolute paths, in `dir`.
+pub fn absolute(dir: &Path, files: &[String]) -> Vec<PathBuf> {
+    files.iter().map(|f| dir.join(f)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_versions() {
+        assert_eq!(parse_compose_version("2.29.7\n"), Some((2, 29, 7)));
+        assert_eq!(parse_compose_version("v2.1.0"), Some((2, 1, 0)));
+        assert_eq!(parse_compose_version("5.0.0"), Some((5, 0, 0)));
+        assert_eq!(parse_compose_version("2.26.1-4"), Some((2, 26, 1)));
+        assert_eq!(parse_compose_version("1.29.2"), Some((1, 29, 2)));
+        assert_eq!(parse_compose_version("junk"), None);
+        assert!(check_compose_version((2, 24, 4), "2.24.4").is_ok());
+        assert!(check_compose_version((5, 0, 0), "5.0.0").is_ok());
+        let old = check_compose_version((2, 24, 3), "2.24.3")
+            .unwrap_err()
+            .to_string();
+        assert!(old.contains("2.24.3") && old.contains("2.24.4"), "{old}");
+        assert!(check_compose_version((1, 29, 2), "1.29.2")
+            .unwrap_err()
+            .to_string()
+            .contains("v1"));
+    }
+
+    #[test]
+    fn endpoint_hosts() {
+        assert_eq!(
+            endpoint_host("tcp://10.0.0.5:2376").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            endpoint_host("ssh://me@build-box").as_deref(),
+            Some("build-box")
+        );
+        assert_eq!(
+            endpoint_host("ssh://me@build-box:2222").as_deref(),
+            Some("build-box")
+        );
+        assert_eq!(
+            endpoint_host("tcp://[fd00::1]:2375").as_deref(),
+            Some("fd00::1")
+        );
+        assert_eq!(endpoint_host("unix:///var/run/docker.sock"), None);
+        assert_eq!(endpoint_host("npipe:////./pipe/docker_engine"), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! dev-prism: isolated development sessions of one repository, side by side.
+
+mod appenv;
+mod cli;
+mod clock;
+mod commands;
+mod compose;
+mod config;
+mod docker;
+mod envfile;
+mod git;
+mod inspect;
+mod layout;
+mod output;
+mod process;
+mod ready;
+mod session;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    process::set_verbose(cli.verbose);
+    output::init(cli.color, cli.quiet);
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// One `error:` line (plus an indented block of the failing command's stderr).
+fn report(e: &anyhow::Error) {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    eprintln!("{} {msg}", output::red("error:"));
+}

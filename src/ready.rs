@@ -1,0 +1,171 @@
+//! Readiness (SPEC §8): poll the project's containers until every one is
+//! running (and healthy where it has a healthcheck) or has finished with 0.
+
+use anyhow::{bail, Result};
+use std::time::{Duration, Instant};
+
+use crate::docker;
+use crate::inspect::Container;
+use crate::session::service_of;
+
+/// What the containers say right now.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Ready,
+    Waiting(String),
+    Failed { index: usize, reason: String },
+}
+
+/// Pure: judge a set of containers.
+pub fn assess(containers: &[Container]) -> Verdict {
+    let mut waiting = Vec::new();
+    for (index, c) in containers.iter().enumerate() {
+        let service = service_of(c);
+        let st = &c.state;
+        match st.status.as_str() {
+            "running" => match st.health.as_deref() {
+                Some("unhealthy") => {
+                    return Verdict::Failed {
+                        index,
+                        reason: format!("service `{service}` is unhealthy"),
+                    }
+                }
+                Some("starting") => waiting.push(format!("{service} (health: starting)")),
+                _ => {}
+            },
+            "exited" | "dead" if st.exit_code == 0 && st.status == "exited" => {}
+            "exited" | "dead" => {
+                return Verdict::Failed {
+                    index,
+                    reason: format!("service `{service}` exited with code {}", st.exit_code),
+                }
+            }
+            "restarting" if st.exit_code != 0 => {
+                return Verdict::Failed {
+                    index,
+                    reason: format!(
+                        "service `{service}` keeps restarting (last exit code {})",
+                        st.exit_code
+                    ),
+                }
+            }
+            other => waiting.push(format!("{service} ({other})")),
+        }
+    }
+    if waiting.is_empty() {
+        Verdict::Ready
+    } else {
+        Verdict::Waiting(waiting.join(", "))
+    }
+}
+
+/// Wait until the project is ready; returns its containers. Fails at once
+/// when a container fails, with its last log lines; fails after `timeout`.
+pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let containers = docker::project_containers(project)?;
+        match assess(&containers) {
+            Verdict::Ready => return Ok(containers),
+            Verdict::Failed { index, reason } => {
+                let logs = docker::log_tail(&containers[index].id, 20);
+                let mut msg = reason;
+                if !logs.trim().is_empty() {
+                    msg.push_str("; its last log lines:");
+                    for line in logs.trim_end().lines() {
+                        msg.push_str("\n    ");
+                        msg.push_str(line);
+                    }
+                }
+                bail!(msg);
+            }
+            Verdict::Waiting(what) => {
+                if start.elapsed() >= timeout {
+                    bail!(
+                        "services not ready after {}s: {what} (raise --wait-timeout if they need longer)",
+                        timeout.as_secs()
+                    );
+                }
+            }
+        }
+        std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::State;
+
+    fn c(service: &str, status: &str, code: i64, health: Option<&str>) -> Container {
+        Container {
+            id: service.into(),
+            name: service.into(),
+            labels: [(
+                "com.docker.compose.service".to_string(),
+                service.to_string(),
+            )]
+            .into(),
+            state: State {
+                status: status.into(),
+                exit_code: code,
+                health: health.map(str::to_string),
+            },
+            env: vec![],
+            image: String::new(),
+            ports: vec![],
+        }
+    }
+
+    #[test]
+    fn running_and_finished_one_shots_are_ready() {
+        assert_eq!(
+            assess(&[
+                c("web", "running", 0, None),
+                c("migrate", "exited", 0, None)
+            ]),
+            Verdict::Ready
+        );
+        assert_eq!(
+            assess(&[c("db", "running", 0, Some("healthy"))]),
+            Verdict::Ready
+        );
+        assert_eq!(assess(&[]), Verdict::Ready);
+    }
+
+    #[test]
+    fn starting_healthcheck_and_created_wait() {
+        assert!(matches!(
+            assess(&[c("db", "running", 0, Some("starting"))]),
+            Verdict::Waiting(w) if w.contains("db")
+        ));
+        assert!(matches!(
+            assess(&[c("web", "created", 0, None)]),
+            Verdict::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn non_zero_exit_and_unhealthy_fail() {
+        assert_eq!(
+            assess(&[
+                c("web", "running", 0, None),
+                c("migrate", "exited", 2, None)
+            ]),
+            Verdict::Failed {
+                index: 1,
+                reason: "service `migrate` exited with code 2".into()
+            }
+        );
+        assert!(matches!(
+            assess(&[c("db", "running", 0, Some("unhealthy"))]),
+            Verdict::Failed { index: 0, .. }
+        ));
+        assert!(matches!(
+            assess(&[c("w", "restarting", 1, None)]),
+            Verdict::Failed { .. }
+        ));
+    }
+}
