@@ -87,6 +87,46 @@ pub fn session_ports(service: &Service, extra_targets: &[u16]) -> Vec<Port> {
     ports
 }
 
+/// The generated override file and what it could not neutralise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionOverride {
+    pub text: String,
+    /// Things in the base files that would clash between parallel sessions
+    /// and that the override does not fix (shown by `create` and `doctor`).
+    pub warnings: Vec<String>,
+}
+
+/// Build the session override for a resolved project: every published port
+/// made random, `extra` `(service, container port)` pairs published, and the
+/// labels from `labels(service, first published container port)` on every
+/// service.
+pub fn session_override<F>(project: &Project, extra: &[(String, u16)], labels: F) -> SessionOverride
+where
+    F: Fn(&str, Option<u16>) -> Vec<(String, String)>,
+{
+    let services: Vec<ServiceOverride> = project
+        .services
+        .iter()
+        .map(|(name, service)| {
+            let targets: Vec<u16> = extra
+                .iter()
+                .filter(|(svc, _)| svc == name)
+                .map(|(_, port)| *port)
+                .collect();
+            let ports = session_ports(service, &targets);
+            ServiceOverride {
+                name: name.clone(),
+                labels: labels(name, ports.first().map(|p| p.target)),
+                ports,
+            }
+        })
+        .collect();
+    SessionOverride {
+        text: render_override(&services),
+        warnings: Vec::new(),
+    }
+}
+
 /// Render the override file: `ports: !override` and labels for each service.
 pub fn render_override(services: &[ServiceOverride]) -> String {
     let mut out = String::new();

@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::appenv;
 use crate::cli::{CreateArgs, Mode};
 use crate::clock;
-use crate::compose::{self, ServiceOverride};
+use crate::compose;
 use crate::config::{self, Config};
 use crate::docker::{self, ComposeProject};
 use crate::envfile;
@@ -166,24 +166,15 @@ fn create(
     };
 
     // 3. Generated files.
-    let overrides: Vec<ServiceOverride> = resolved
+    let extra: Vec<(String, u16)> = config
         .services
         .iter()
-        .map(|(svc, service)| {
-            let extra: Vec<u16> = config
-                .services
-                .iter()
-                .filter(|e| &e.name == svc)
-                .map(|e| e.internal_port)
-                .collect();
-            let ports = compose::session_ports(service, &extra);
-            ServiceOverride {
-                name: svc.clone(),
-                labels: identity.labels(svc, ports.first().map(|p| p.target)),
-                ports,
-            }
-        })
+        .map(|e| (e.name.clone(), e.internal_port))
         .collect();
+    let plan = compose::session_override(&resolved, &extra, |svc, port| identity.labels(svc, port));
+    for w in &plan.warnings {
+        output::warn(w);
+    }
     if let Some(repo) = repo {
         let _ = git::exclude(
             &repo.common_dir,
@@ -193,7 +184,7 @@ fn create(
     }
     let override_path = session_dir.join(session::OVERRIDE_FILE);
     made.files.push(override_path.clone());
-    envfile::write_atomically(&override_path, &compose::render_override(&overrides))?;
+    envfile::write_atomically(&override_path, &plan.text)?;
     let env_path = session_dir.join(session::ENV_FILE);
     let stub = Session {
         id: identity.clone(),

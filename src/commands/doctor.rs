@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::compose;
 use crate::config;
 use crate::docker::{self, ComposeProject};
 use crate::git;
@@ -118,7 +119,15 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                     profiles: config.apps.clone(),
                 };
                 match project.config_json() {
-                    Ok(_) => r.line(true, true, "compose file", &files.join(", ")),
+                    Ok(json) => {
+                        r.line(true, true, "compose file", &files.join(", "));
+                        if let Ok(resolved) = compose::parse_project(&json) {
+                            let plan = compose::session_override(&resolved, &[], |_, _| Vec::new());
+                            for w in plan.warnings {
+                                r.line(false, false, "parallel sessions", &w);
+                            }
+                        }
+                    }
                     Err(e) => r.line(false, true, "compose file", &e.to_string()),
                 }
             }

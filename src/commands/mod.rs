@@ -10,6 +10,7 @@ use crate::envfile;
 use crate::git;
 use crate::session::{self, group_sessions, Session};
 
+pub mod claude;
 pub mod create;
 pub mod destroy;
 pub mod doctor;
@@ -17,6 +18,7 @@ pub mod env;
 pub mod info;
 pub mod lifecycle;
 pub mod list;
+pub mod prune;
 
 /// What every command gets: where it runs and the global answers.
 pub struct Ctx {
@@ -45,8 +47,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stop(args) => lifecycle::run_stop(&ctx, args),
         Command::StopAll(args) => lifecycle::run_stop_all(&ctx, args),
         Command::Logs(args) => lifecycle::run_logs(&ctx, args),
-        Command::Prune(_) => not_yet("prune"),
-        Command::Claude(_) => not_yet("claude"),
+        Command::Prune(args) => prune::run(&ctx, args),
+        Command::Claude(args) => claude::run(&ctx, args),
         Command::Doctor => doctor::run(&ctx),
         Command::Completions(args) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -56,10 +58,6 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
-}
-
-fn not_yet(name: &str) -> Result<i32> {
-    bail!("`dev-prism {name}` is not yet implemented")
 }
 
 /// Resolve a DIR argument against the working directory.

@@ -6,6 +6,12 @@
 
 mod harness;
 
+mod claude;
 mod core;
 mod errors;
+mod lifecycle;
+mod perf;
+mod prune;
 mod quickstart;
+mod safety;
+mod shapes;
