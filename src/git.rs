@@ -225,7 +225,6 @@ pub fn exclude(common_dir: &Path, worktree: &Path, names: &[&str]) -> Result<()>
     }
     text.push_str("# dev-prism generated files\n");
     for name in missing {
-        text.push('/');
         text.push_str(name);
         text.push('\n');
     }

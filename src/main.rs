@@ -10,6 +10,7 @@ mod docker;
 mod envfile;
 mod git;
 mod inspect;
+mod interrupt;
 mod layout;
 mod output;
 mod process;

@@ -196,6 +196,24 @@ impl Cmd {
         cmd.status().map_err(|e| self.spawn_error(e))
     }
 
+    /// Run with all stdio inherited until it ends or Ctrl-C/SIGTERM arrives;
+    /// then stop it. For following logs: the interrupt ends only the child.
+    pub fn run_until_interrupted(&self) -> Result<Option<ExitStatus>, CmdError> {
+        let mut cmd = self.build()?;
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| self.spawn_error(e))? {
+                return Ok(Some(status));
+            }
+            if crate::interrupt::interrupted() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     fn failure(&self, status: ExitStatus, stderr: String) -> CmdError {
         CmdError {
             command_line: self.command_line(),

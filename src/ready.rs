@@ -65,6 +65,7 @@ pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
+        crate::interrupt::check()?;
         let containers = docker::project_containers(project)?;
         match assess(&containers) {
             Verdict::Ready => return Ok(containers),

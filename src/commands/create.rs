@@ -15,6 +15,7 @@ use crate::config::{self, Config};
 use crate::docker::{self, ComposeProject};
 use crate::envfile;
 use crate::git;
+use crate::interrupt;
 use crate::layout;
 use crate::output;
 use crate::ready;
@@ -82,10 +83,14 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
     // Fail early (before any worktree exists) when there is no compose file.
     layout::compose_files(&ctx.cwd, config.compose_files.as_deref())?;
 
+    crate::interrupt::install();
     let mut made = Made::default();
     let result = create(ctx, &args, repo.as_ref(), &config, &prefix, &mut made);
     if let Err(e) = result {
         made.rollback();
+        if crate::interrupt::interrupted() {
+            bail!("interrupted: everything this create made was removed");
+        }
         return Err(e);
     }
     result
@@ -124,6 +129,7 @@ fn create(
         };
         (dir, Some(branch), true)
     };
+    interrupt::check()?;
     let _lock = lock_dir(&session_dir)?;
     refuse_existing(&session_dir)?;
 
@@ -152,6 +158,7 @@ fn create(
         files: files.clone(),
         profiles: profiles.clone(),
     };
+    interrupt::check()?;
     let resolved = compose::parse_project(&base.config_json()?)?;
     files.push(session_dir.join(session::OVERRIDE_FILE));
     let identity = Identity {
@@ -200,8 +207,11 @@ fn create(
         resolved.services.len()
     ));
     made.project = Some(project.clone());
+    interrupt::check()?;
     project.up(true).map_err(docker::engine_error)?;
+    interrupt::check()?;
     let containers = ready::wait(&name, Duration::from_secs(args.wait_timeout))?;
+    interrupt::check()?;
 
     // 5. Ports and env files.
     let session = group_sessions(containers)
@@ -223,7 +233,7 @@ fn create(
         let _ = super::lifecycle::project_of(&session)
             .cmd()
             .args(["logs", "--follow", "--tail", "50"])
-            .status_any();
+            .run_until_interrupted();
     }
     Ok(0)
 }

@@ -33,33 +33,45 @@ pub fn project_of(s: &Session) -> ComposeProject {
 pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
-    if s.status() == Status::Running {
-        super::refresh_env_file(&s)?;
-        output::progress(&format!(
-            "Session in {} is already running.",
-            s.id.working_dir.display()
-        ));
-        return Ok(0);
-    }
-    output::progress(&format!("Starting {}…", s.id.project_name));
+    let was_running = s.status() == Status::Running;
     let project = project_of(&s);
+    if !was_running {
+        output::progress(&format!("Starting {}…", s.id.project_name));
+    }
+    // With its files, `up -d` also recreates a container removed by hand;
+    // without them (worktree deleted), start what is there.
+    let verb: &[&str] = if project.files.is_empty() {
+        &["start"]
+    } else {
+        &["up", "--detach"]
+    };
     project
         .cmd()
-        .args(["start"])
+        .args(verb)
         .output()
         .map_err(docker::engine_error)?;
     let containers = ready::wait(&s.id.project_name, Duration::from_secs(120))?;
+    let before = s.containers.len();
     let s = group_sessions(containers)
         .into_iter()
         .find(|n| n.id.working_dir == s.id.working_dir)
         .unwrap_or(s);
     super::refresh_env_file(&s)?;
-    super::create::write_app_env(&s)?;
-    output::progress(&format!(
-        "{} {}",
-        output::green("Started"),
-        s.id.working_dir.display()
-    ));
+    if s.id.working_dir.is_dir() {
+        super::create::write_app_env(&s)?;
+    }
+    if was_running && s.containers.len() == before {
+        output::progress(&format!(
+            "Session in {} is already running.",
+            s.id.working_dir.display()
+        ));
+    } else {
+        output::progress(&format!(
+            "{} {}",
+            output::green("Started"),
+            s.id.working_dir.display()
+        ));
+    }
     let rows = s
         .ports(docker::url_host_from_env().as_deref())
         .into_iter()
@@ -123,6 +135,9 @@ pub fn run_logs(ctx: &Ctx, args: LogsArgs) -> Result<i32> {
         cmd = cmd.arg("--follow");
     }
     cmd = cmd.args(&args.services);
-    let status = cmd.status_any()?;
-    Ok(super::env::exit_code(status))
+    crate::interrupt::install();
+    match cmd.run_until_interrupted()? {
+        Some(status) => Ok(super::env::exit_code(status)),
+        None => Ok(0), // Ctrl-C ends following; the services keep running
+    }
 }
