@@ -19,6 +19,8 @@ pub mod label {
     pub const PROFILES: &str = "dev-prism.profiles";
     /// JSON array of the absolute compose files (base files + override).
     pub const COMPOSE_FILES: &str = "dev-prism.compose_files";
+    /// Comma list of the services the session started (to notice removed ones).
+    pub const SERVICES: &str = "dev-prism.services";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -42,6 +44,8 @@ pub struct Identity {
     pub profiles: Vec<String>,
     pub created_at: String,
     pub compose_files: Vec<PathBuf>,
+    /// Services the session started; empty for sessions of older tools.
+    pub services: Vec<String>,
 }
 
 impl Identity {
@@ -67,6 +71,7 @@ impl Identity {
                 label::COMPOSE_FILES,
                 serde_json::to_string(&files).unwrap_or_default(),
             ),
+            (label::SERVICES, self.services.join(",")),
         ];
         if let Some(port) = internal_port {
             labels.insert(5, (label::INTERNAL_PORT, port.to_string()));
@@ -170,14 +175,7 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
         branch: get(label::BRANCH),
         worktree: get(label::WORKTREE).as_deref() == Some("true"),
         mode: get(label::MODE).unwrap_or_else(|| "docker".to_string()),
-        profiles: get(label::PROFILES)
-            .map(|p| {
-                p.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        profiles: split_list(get(label::PROFILES)),
         created_at: containers
             .iter()
             .filter_map(|c| c.labels.get(label::CREATED_AT))
@@ -185,12 +183,39 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
             .cloned()
             .unwrap_or_default(),
         compose_files: compose_files.into_iter().map(PathBuf::from).collect(),
+        services: split_list(get(label::SERVICES)),
     }
 }
 
+fn split_list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Session {
+    /// Services the session started whose container is gone (removed by hand).
+    pub fn missing_services(&self) -> Vec<String> {
+        self.id
+            .services
+            .iter()
+            .filter(|svc| {
+                !self
+                    .containers
+                    .iter()
+                    .any(|c| service_of(c) == svc.as_str())
+            })
+            .cloned()
+            .collect()
+    }
+
     pub fn status(&self) -> Status {
-        let total = self.containers.len();
+        let total = self.containers.len() + self.missing_services().len();
         let running = self
             .containers
             .iter()
@@ -621,6 +646,26 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_container_makes_the_session_partial() {
+        let labels = [(label::SERVICES, "db,web")];
+        let s = group_sessions(vec![container("db", &labels, &[])]).remove(0);
+        assert_eq!(s.missing_services(), vec!["web"]);
+        assert_eq!(
+            s.status(),
+            Status::Partial {
+                running: 1,
+                total: 2
+            }
+        );
+        let both = group_sessions(vec![
+            container("db", &labels, &[]),
+            container("web", &labels, &[]),
+        ])
+        .remove(0);
+        assert_eq!(both.status(), Status::Running);
+    }
+
+    #[test]
     fn status_running_stopped_partial() {
         let mut a = container("a", &[], &[]);
         let mut b = container("b", &[], &[]);
@@ -700,6 +745,7 @@ mod tests {
             profiles: vec!["apps".into()],
             created_at: "2026-11-21T12:00:00Z".into(),
             compose_files: vec![PathBuf::from("/tmp/a, \"b\" #c=ü/compose.yaml")],
+            services: vec!["db".into(), "web".into()],
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

@@ -33,6 +33,13 @@ struct Made {
 
 impl Made {
     fn rollback(&mut self) {
+        if self.project.is_none()
+            && self.files.is_empty()
+            && self.worktree.is_none()
+            && self.branch.is_none()
+        {
+            return;
+        }
         output::progress("Rolling back: removing what this create made");
         if let Some(p) = self.project.take() {
             let _ = p.down();
@@ -116,6 +123,8 @@ fn create(
         (ctx.cwd.clone(), branch, false)
     } else {
         let repo = repo.context("not in a git repository")?;
+        // Say "engine not reachable" before making a worktree.
+        docker::ps_ids(&[format!("{}={}", label::WORKING_DIR, ctx.cwd.display())])?;
         let subdir = ctx
             .cwd
             .strip_prefix(&repo.toplevel)
@@ -170,6 +179,7 @@ fn create(
         profiles: profiles.clone(),
         created_at: clock::rfc3339(clock::now_secs()),
         compose_files: files.clone(),
+        services: resolved.services.keys().cloned().collect(),
     };
 
     // 3. Generated files.

@@ -79,8 +79,15 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
             ]
         })
         .collect();
+    let mut rows: Vec<Vec<String>> = rows;
+    for svc in s.missing_services() {
+        rows.push(vec![svc, "missing (container removed)".into(), "-".into()]);
+    }
     text.push('\n');
     text.push_str(&output::table(&["SERVICE", "STATE", "PORTS"], rows));
+    if !s.missing_services().is_empty() {
+        text.push_str("\nRun `dev-prism start` to recreate the missing containers.\n");
+    }
     output::print(&text);
     Ok(0)
 }

@@ -13,5 +13,6 @@ mod lifecycle;
 mod perf;
 mod prune;
 mod quickstart;
+mod reliability;
 mod safety;
 mod shapes;
