@@ -164,6 +164,9 @@ pub struct CreateArgs {
     /// Seconds to wait for the services to be ready
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wait_timeout: u64,
+    /// Print the new session as JSON (the `list --json` object)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

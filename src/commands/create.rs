@@ -237,7 +237,11 @@ fn create(
     if !args.no_setup {
         run_setup(&session, &config.setup, host.as_deref())?;
     }
-    print_summary(ctx, &session, host.as_deref());
+    if args.json {
+        output::print_json(&super::list::SessionJson::new(&session, host.as_deref()));
+    } else {
+        print_summary(ctx, &session, host.as_deref());
+    }
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
         let _ = super::lifecycle::project_of(&session)
