@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::inspect::{self, Container};
 use crate::process::{Cmd, CmdError};
@@ -52,12 +53,15 @@ impl ComposeProject {
     }
 
     /// `up -d`: progress goes to stderr.
-    pub fn up(&self, build: bool) -> Result<(), CmdError> {
+    /// `up -d`, stopped after `deadline` (it blocks while dependencies with
+    /// `condition: service_healthy` start) or on Ctrl-C. `Ok(false)` when it
+    /// was stopped before it finished.
+    pub fn up(&self, build: bool, deadline: std::time::Duration) -> Result<bool, CmdError> {
         let mut cmd = self.cmd().args(["up", "--detach"]);
         if build {
             cmd = cmd.arg("--build");
         }
-        cmd.output().map(|_| ())
+        cmd.output_within(deadline).map(|out| out.is_some())
     }
 
     /// `down -v --remove-orphans`: containers, networks and volumes.
@@ -189,17 +193,89 @@ pub fn check_compose_version(v: (u32, u32, u32), text: &str) -> Result<()> {
 }
 
 /// Host to put in URLs: `DEV_PRISM_HOST`, else the host of a `tcp://` or
-/// `ssh://` `DOCKER_HOST`; `None` for a local engine.
+/// `ssh://` engine endpoint (`DOCKER_HOST`, else the docker context in use);
+/// `None` for a local engine. Worked out once per process; a
+/// `docker context inspect` is only spent when a non-default context is
+/// selected (`DOCKER_CONTEXT` or `currentContext` in the docker config).
 pub fn url_host_from_env() -> Option<String> {
-    if let Some(h) = std::env::var("DEV_PRISM_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-    {
-        return Some(h);
+    static HOST: OnceLock<Option<String>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let choice = endpoint_choice(
+            var("DEV_PRISM_HOST"),
+            var("DOCKER_HOST"),
+            var("DOCKER_CONTEXT"),
+            || {
+                let dir = var("DOCKER_CONFIG")
+                    .map(PathBuf::from)
+                    .or_else(|| var("HOME").map(|h| Path::new(&h).join(".docker")))?;
+                let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+                current_context(&text)
+            },
+        );
+        match choice {
+            Endpoint::Host(host) => Some(host),
+            Endpoint::Local => None,
+            Endpoint::Context(name) => context_endpoint(&name).and_then(|e| endpoint_host(&e)),
+        }
+    })
+    .clone()
+}
+
+/// Where the URL host comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A known host (`DEV_PRISM_HOST`, or a remote `DOCKER_HOST`).
+    Host(String),
+    /// The local engine.
+    Local,
+    /// The endpoint of this docker context decides.
+    Context(String),
+}
+
+/// Pure: the docker CLI's precedence (`DOCKER_HOST` beats `DOCKER_CONTEXT`
+/// beats the config's `currentContext`), after `DEV_PRISM_HOST`. The config
+/// is only read when nothing before it decides.
+pub fn endpoint_choice(
+    dev_prism_host: Option<String>,
+    docker_host: Option<String>,
+    docker_context: Option<String>,
+    config_context: impl FnOnce() -> Option<String>,
+) -> Endpoint {
+    if let Some(host) = dev_prism_host {
+        return Endpoint::Host(host);
     }
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| endpoint_host(&h))
+    if let Some(endpoint) = docker_host {
+        return endpoint_host(&endpoint).map_or(Endpoint::Local, Endpoint::Host);
+    }
+    match docker_context.or_else(config_context) {
+        Some(name) if name != "default" && !name.starts_with('-') => Endpoint::Context(name),
+        _ => Endpoint::Local,
+    }
+}
+
+/// `currentContext` of a docker CLI `config.json`.
+pub fn current_context(config_json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(config_json).ok()?;
+    v.get("currentContext")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The docker endpoint of a context (`unix://…`, `tcp://h:2376`, `ssh://u@h`).
+fn context_endpoint(name: &str) -> Option<String> {
+    let out = docker()
+        .args([
+            "context",
+            "inspect",
+            "--format",
+            "{{.Endpoints.docker.Host}}",
+        ])
+        .arg(name)
+        .output()
+        .ok()?;
+    Some(out.trim().to_string()).filter(|e| !e.is_empty())
 }
 
 /// `tcp://1.2.3.4:2376` -> `1.2.3.4`, `ssh://me@box` -> `box`; local sockets -> `None`.
@@ -266,5 +342,55 @@ mod tests {
         );
         assert_eq!(endpoint_host("unix:///var/run/docker.sock"), None);
         assert_eq!(endpoint_host("npipe:////./pipe/docker_engine"), None);
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn endpoint_precedence() {
+        let unread = || -> Option<String> { panic!("config read needlessly") };
+        assert_eq!(
+            endpoint_choice(s("box"), s("tcp://10.0.0.5:2376"), s("ctx"), unread),
+            Endpoint::Host("box".into())
+        );
+        assert_eq!(
+            endpoint_choice(None, s("tcp://10.0.0.5:2376"), s("ctx"), unread),
+            Endpoint::Host("10.0.0.5".into())
+        );
+        // a local DOCKER_HOST beats any context
+        assert_eq!(
+            endpoint_choice(None, s("unix:///var/run/docker.sock"), s("ctx"), unread),
+            Endpoint::Local
+        );
+        assert_eq!(
+            endpoint_choice(None, None, s("ctx"), unread),
+            Endpoint::Context("ctx".into())
+        );
+        assert_eq!(
+            endpoint_choice(None, None, s("default"), unread),
+            Endpoint::Local
+        );
+        assert_eq!(
+            endpoint_choice(None, None, None, || s("remote")),
+            Endpoint::Context("remote".into())
+        );
+        assert_eq!(
+            endpoint_choice(None, None, None, || s("default")),
+            Endpoint::Local
+        );
+        assert_eq!(endpoint_choice(None, None, None, || None), Endpoint::Local);
+    }
+
+    #[test]
+    fn current_context_of_docker_config() {
+        assert_eq!(
+            current_context(r#"{"auths": {}, "currentContext": "remote"}"#).as_deref(),
+            Some("remote")
+        );
+        assert_eq!(current_context(r#"{"auths": {}}"#), None);
+        assert_eq!(current_context(r#"{"currentContext": ""}"#), None);
+        assert_eq!(current_context("not json"), None);
     }
 }

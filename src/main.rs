@@ -1,6 +1,7 @@
 //! dev-prism: isolated development sessions of one repository, side by side.
 
 mod appenv;
+mod blockers;
 mod cli;
 mod clock;
 mod commands;

@@ -196,6 +196,58 @@ impl Cmd {
         cmd.status().map_err(|e| self.spawn_error(e))
     }
 
+    /// Like [`Cmd::output`], but the child is killed when `deadline` passes
+    /// or Ctrl-C/SIGTERM arrives: then `Ok(None)`.
+    pub fn output_within(self, deadline: std::time::Duration) -> Result<Option<String>, CmdError> {
+        use std::io::Read;
+        let mut cmd = self.build()?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| self.spawn_error(e))? {
+                break Some(status);
+            }
+            if start.elapsed() >= deadline || crate::interrupt::interrupted() {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        match status {
+            None => Ok(None),
+            Some(status) if status.success() => Ok(Some(stdout)),
+            Some(status) => Err(self.failure(status, stderr)),
+        }
+    }
+
     /// Run with all stdio inherited until it ends or Ctrl-C/SIGTERM arrives;
     /// then stop it. For following logs: the interrupt ends only the child.
     pub fn run_until_interrupted(&self) -> Result<Option<ExitStatus>, CmdError> {

@@ -62,25 +62,18 @@ pub fn assess(containers: &[Container]) -> Verdict {
 /// Wait until the project is ready; returns its containers. Fails at once
 /// when a container fails, with its last log lines; fails after `timeout`.
 pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
-    let start = Instant::now();
+    wait_since(project, Instant::now(), timeout)
+}
+
+/// [`wait`] for a timeout that started at `start` (e.g. before `up`).
+pub fn wait_since(project: &str, start: Instant, timeout: Duration) -> Result<Vec<Container>> {
     let mut pause = Duration::from_millis(50);
     loop {
         crate::interrupt::check()?;
         let containers = docker::project_containers(project)?;
         match assess(&containers) {
             Verdict::Ready => return Ok(containers),
-            Verdict::Failed { index, reason } => {
-                let logs = docker::log_tail(&containers[index].id, 20);
-                let mut msg = reason;
-                if !logs.trim().is_empty() {
-                    msg.push_str("; its last log lines:");
-                    for line in logs.trim_end().lines() {
-                        msg.push_str("\n    ");
-                        msg.push_str(line);
-                    }
-                }
-                bail!(msg);
-            }
+            Verdict::Failed { index, reason } => bail!(with_logs(reason, &containers[index].id)),
             Verdict::Waiting(what) => {
                 if start.elapsed() >= timeout {
                     bail!(
@@ -92,6 +85,35 @@ pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
         }
         std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
         pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// `reason` plus the container's last log lines.
+fn with_logs(reason: String, id: &str) -> String {
+    let logs = docker::log_tail(id, 20);
+    let mut msg = reason;
+    if !logs.trim().is_empty() {
+        msg.push_str("; its last log lines:");
+        for line in logs.trim_end().lines() {
+            msg.push_str("\n    ");
+            msg.push_str(line);
+        }
+    }
+    msg
+}
+
+/// After `up` itself failed or ran out of time (a dependency exited
+/// non-zero, turned unhealthy, or is still starting): what the containers
+/// say, with the failing one's last log lines.
+pub fn explain(project: &str, timeout: Duration) -> Option<String> {
+    let containers = docker::project_containers(project).ok()?;
+    match assess(&containers) {
+        Verdict::Failed { index, reason } => Some(with_logs(reason, &containers[index].id)),
+        Verdict::Waiting(what) => Some(format!(
+            "services not ready after {}s: {what} (raise --wait-timeout if they need longer)",
+            timeout.as_secs()
+        )),
+        Verdict::Ready => None,
     }
 }
 

@@ -218,9 +218,29 @@ fn create(
     ));
     made.project = Some(project.clone());
     interrupt::check()?;
-    project.up(true).map_err(docker::engine_error)?;
+    let timeout = Duration::from_secs(args.wait_timeout);
+    let started = std::time::Instant::now();
+    match project.up(true, timeout) {
+        Ok(true) => {}
+        // Stopped by Ctrl-C, or still blocked on a dependency's healthcheck.
+        Ok(false) => {
+            interrupt::check()?;
+            bail!(ready::explain(&name, timeout).unwrap_or_else(|| format!(
+                "`docker compose up` did not finish within {}s",
+                timeout.as_secs()
+            )));
+        }
+        // A dependency that exited non-zero or turned unhealthy fails `up`
+        // before readiness sees it: name it and show its logs.
+        Err(e) => match ready::explain(&name, timeout)
+            .filter(|why| !why.starts_with("services not ready"))
+        {
+            Some(why) => bail!(why),
+            None => return Err(docker::engine_error(e)),
+        },
+    }
     interrupt::check()?;
-    let containers = ready::wait(&name, Duration::from_secs(args.wait_timeout))?;
+    let containers = ready::wait_since(&name, started, timeout)?;
     interrupt::check()?;
 
     // 5. Ports and env files.
