@@ -114,6 +114,9 @@ pub enum Command {
     /// Stop every running session
     StopAll(ScopeArgs),
     /// Stream a session's compose logs
+    #[command(
+        after_long_help = "Examples:\n  dev-prism logs\n  dev-prism logs web -n 100\n  dev-prism logs ../myapp-sessions/session-2026-02-06T12-30-45 db --no-follow"
+    )]
     Logs(LogsArgs),
     /// Remove a session: containers, networks, volumes, generated files, worktree
     #[command(
@@ -220,7 +223,8 @@ pub struct DirArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory, or a directory inside it (default: current
+    /// directory); a first word that is not a directory is a service
     pub dir: Option<PathBuf>,
     /// Only these services
     #[arg(value_name = "SERVICE")]

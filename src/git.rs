@@ -205,9 +205,10 @@ pub fn delete_branch(repo_dir: &Path, branch: &str) -> std::result::Result<(), C
 pub fn exclude(common_dir: &Path, worktree: &Path, names: &[&str]) -> Result<()> {
     let mut missing = Vec::new();
     for name in names {
+        // Probe a nested path too: appEnv files live in subdirectories.
         let ignored = git(worktree)
             .args(["check-ignore", "-q", "--no-index", "--"])
-            .arg(name)
+            .arg(format!("dev-prism-probe/{name}"))
             .output_any()?
             .status
             .success();
@@ -233,6 +234,59 @@ pub fn exclude(common_dir: &Path, worktree: &Path, names: &[&str]) -> Result<()>
             .with_context(|| format!("could not create {}", dir.display()))?;
     }
     crate::envfile::write_atomically(&path, &text)
+}
+
+/// `git status --porcelain -z --untracked-files=all` of a worktree: one
+/// NUL-terminated entry per changed or untracked file, paths relative to the
+/// worktree top (parsed by `safety::parse_status`).
+pub fn status_porcelain(worktree: &Path) -> Result<String> {
+    git(worktree)
+        .args(["status", "--porcelain", "-z", "--untracked-files=all"])
+        .output()
+        .with_context(|| format!("could not read the git status of {}", worktree.display()))
+}
+
+/// How many commits of `rev` no other local branch and no remote-tracking
+/// branch contains, `except` being the branch `rev` names (left out of the
+/// "other branches"). These are the commits deleting that branch would lose.
+pub fn unique_commits(repo_dir: &Path, rev: &str, except: Option<&str>) -> Result<usize> {
+    if rev.starts_with('-') {
+        bail!("invalid revision `{rev}`: it cannot start with `-`");
+    }
+    let mut cmd = git(repo_dir)
+        .args(["rev-list", "--count"])
+        .arg(rev)
+        .arg("--not");
+    if let Some(branch) = except {
+        // `--exclude` patterns for `--branches` are relative to refs/heads/.
+        cmd = cmd.arg(format!("--exclude={branch}"));
+    }
+    let out = cmd
+        .args(["--branches", "--remotes"])
+        .output()
+        .with_context(|| format!("could not count the commits of `{rev}`"))?;
+    out.trim()
+        .parse()
+        .with_context(|| format!("unexpected `git rev-list --count` output `{}`", out.trim()))
+}
+
+/// `git worktree remove --force`: also with uncommitted or untracked files.
+pub fn remove_worktree_forced(repo_dir: &Path, path: &Path) -> Result<()> {
+    git(repo_dir)
+        .args(["worktree", "remove", "--force", "--"])
+        .arg(path)
+        .output()
+        .with_context(|| format!("could not remove the worktree {}", path.display()))?;
+    Ok(())
+}
+
+/// `git branch -D`: delete a branch whatever it holds.
+pub fn force_delete_branch(repo_dir: &Path, branch: &str) -> std::result::Result<(), CmdError> {
+    git(repo_dir)
+        .args(["branch", "-D", "--"])
+        .arg(branch)
+        .output()
+        .map(|_| ())
 }
 
 #[cfg(test)]

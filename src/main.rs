@@ -16,6 +16,7 @@ mod layout;
 mod output;
 mod process;
 mod ready;
+mod safety;
 mod session;
 
 use clap::Parser;

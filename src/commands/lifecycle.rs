@@ -125,7 +125,16 @@ pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn run_logs(ctx: &Ctx, args: LogsArgs) -> Result<i32> {
+pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
+    // `logs web`: a first word that is not a directory is a service name.
+    if let Some(first) = args.dir.take() {
+        if ctx.cwd.join(&first).is_dir() {
+            args.dir = Some(first);
+        } else {
+            args.services
+                .insert(0, first.to_string_lossy().into_owned());
+        }
+    }
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
     let mut cmd = project_of(&s)

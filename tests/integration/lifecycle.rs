@@ -24,7 +24,7 @@ services:
     ports: ["3000:3000"]
   worker:
     image: dev-prism-test/busybox:latest
-    command: ["httpd", "-f", "-p", "9000", "-h", "/www"]
+    command: ["sh", "-c", "echo worker says hi; exec httpd -f -p 9000 -h /www"]
 "#;
 
 const CONFIG: &str = r#"{
@@ -151,12 +151,13 @@ fn docker_mode_setup_env_files_app_env_and_stop_start() {
         "with-env passes the exit code on"
     );
 
-    // logs
-    let logs = stdout(&repo.ok_in(&dir, &["logs", "--no-follow", "-n", "5"]));
-    assert!(
-        logs.contains("db") || logs.is_empty() || logs.contains("worker"),
-        "{logs}"
-    );
+    // logs: all services, or the ones named (a first word that is no directory)
+    let all = stdout(&repo.ok_in(&dir, &["logs", "--no-follow"]));
+    assert!(all.contains("worker says hi"), "{all}");
+    let worker_only = stdout(&repo.ok_in(&dir, &["logs", "worker", "--no-follow", "-n", "5"]));
+    assert!(worker_only.contains("worker says hi"), "{worker_only}");
+    let db_only = stdout(&repo.ok_in(&dir, &["logs", ".", "db", "--no-follow"]));
+    assert!(!db_only.contains("worker says hi"), "{db_only}");
 
     // partial: one container stopped by hand
     let web_id = docker(&[

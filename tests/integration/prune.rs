@@ -1,1 +1,177 @@
-//! Integration tests: prune.
+//! prune: session worktrees without running containers (issue: safety).
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+
+const COMPOSE: &str = r#"
+services:
+  web:
+    image: dev-prism-test/busybox:latest
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports:
+      - "8080"
+    volumes:
+      - web-data:/data
+volumes:
+  web-data:
+"#;
+
+/// Removes a compose project the harness cannot find any more (its
+/// containers were deleted by hand, its network and volume remain).
+struct ProjectGuard(String);
+
+impl Drop for ProjectGuard {
+    fn drop(&mut self) {
+        cleanup_project(&self.0);
+    }
+}
+
+fn create(repo: &TestRepo, branch: &str) -> PathBuf {
+    repo.ok(&["create", "--branch", branch]);
+    repo.base.join("repo-sessions").join(branch)
+}
+
+fn project_of(repo: &TestRepo, dir: &Path) -> String {
+    repo.list_json()
+        .iter()
+        .find(|s| s["working_dir"] == dir.to_str().unwrap())
+        .map(|s| s["project_name"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+fn branches(repo: &TestRepo) -> Vec<String> {
+    repo.git(&["branch", "--list", "--format=%(refname:short)"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn prunes_stopped_and_orphaned_worktrees_not_running_ones() {
+    let repo = TestRepo::new(COMPOSE);
+    let stopped = create(&repo, "stopped");
+    let orphan = create(&repo, "orphan");
+    let running = create(&repo, "running");
+    let (p_stopped, p_orphan, p_running) = (
+        project_of(&repo, &stopped),
+        project_of(&repo, &orphan),
+        project_of(&repo, &running),
+    );
+    let _guard = ProjectGuard(p_orphan.clone());
+    repo.ok(&["stop", stopped.to_str().unwrap()]);
+    // the orphan's containers are removed by hand: no labels left, its
+    // network and volume remain
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={p_orphan}"),
+    ]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.split_whitespace());
+    docker(&rm);
+    assert_eq!(leftovers(&p_orphan), (0, 1, 1));
+    // a worktree outside the sessions dir is never a candidate
+    let outside = repo.base.join("elsewhere");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "elsewhere",
+        outside.to_str().unwrap(),
+    ]);
+
+    // --dry-run lists and removes nothing
+    let out = repo.ok(&["prune", "--dry-run"]);
+    let list = stdout(&out);
+    assert!(list.contains(stopped.to_str().unwrap()), "{list}");
+    assert!(list.contains(orphan.to_str().unwrap()), "{list}");
+    assert!(!list.contains(running.to_str().unwrap()), "{list}");
+    assert!(!list.contains(outside.to_str().unwrap()), "{list}");
+    let listed: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![orphan.to_str().unwrap(), stopped.to_str().unwrap()],
+        "never the main worktree: {list}"
+    );
+    assert!(stopped.is_dir() && orphan.is_dir());
+    assert_eq!(leftovers(&p_stopped), (1, 1, 1));
+
+    // no terminal and no -y: list, say how to confirm, exit 1, never hang
+    let out = repo.cmd().arg("prune").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains(orphan.to_str().unwrap()));
+    assert!(stderr(&out).contains("-y"), "{}", stderr(&out));
+    assert!(stopped.is_dir() && orphan.is_dir());
+
+    let out = repo.ok(&["prune", "-y"]);
+    assert!(
+        stderr(&out).contains("Pruned 2 worktrees"),
+        "{}",
+        stderr(&out)
+    );
+    for (dir, project) in [(&stopped, &p_stopped), (&orphan, &p_orphan)] {
+        assert!(!dir.exists(), "{}", dir.display());
+        assert_eq!(leftovers(project), (0, 0, 0), "{project}");
+    }
+    let left = branches(&repo);
+    assert!(!left.contains(&"stopped".to_string()), "{left:?}");
+    assert!(!left.contains(&"orphan".to_string()), "{left:?}");
+    assert!(left.contains(&"running".to_string()));
+    assert!(left.contains(&"elsewhere".to_string()));
+    assert!(running.is_dir() && outside.is_dir());
+    assert_eq!(leftovers(&p_running).0, 1);
+    let json = repo.list_json();
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["status"], "running");
+
+    // nothing left to prune is not an error
+    let out = repo.ok(&["prune", "-y"]);
+    assert!(
+        stderr(&out).contains("Nothing to prune"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn prune_keeps_uncommitted_work_and_unmerged_branches() {
+    let repo = TestRepo::new(COMPOSE);
+    let dirty = create(&repo, "dirty");
+    let ahead = create(&repo, "ahead");
+    let p_dirty = project_of(&repo, &dirty);
+    std::fs::write(dirty.join("draft.txt"), "wip").unwrap();
+    std::fs::write(ahead.join("done.txt"), "done").unwrap();
+    git_in(&ahead, &["add", "done.txt"]);
+    git_in(&ahead, &["commit", "-q", "-m", "done"]);
+    repo.ok(&["stop-all"]);
+
+    let out = repo.cmd().args(["prune", "-y"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} has 1 uncommitted or untracked file (draft.txt)",
+            dirty.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert!(err.contains("kept branch `ahead`"), "{err}");
+    // the dirty one is untouched: worktree, file, stopped containers
+    assert!(dirty.join("draft.txt").is_file());
+    assert_eq!(leftovers(&p_dirty).0, 1);
+    // the other worktree is gone, its branch (with its commit) stays
+    assert!(!ahead.exists());
+    assert!(branches(&repo).contains(&"ahead".to_string()));
+
+    let out = repo.ok(&["prune", "-y", "--force"]);
+    assert!(!dirty.exists(), "{}", stderr(&out));
+    assert_eq!(leftovers(&p_dirty), (0, 0, 0));
+    assert!(!branches(&repo).contains(&"dirty".to_string()));
+}
