@@ -64,7 +64,6 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
     if args.wait_timeout == 0 {
         bail!("--wait-timeout must be at least 1 second");
     }
-    docker::require_compose()?;
     let repo = git::discover(&ctx.cwd)?;
     if repo.is_none() && !args.in_place {
         bail!(
@@ -72,17 +71,18 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             ctx.cwd.display()
         );
     }
-    let config_root = repo
-        .as_ref()
-        .map(|r| r.main_root.clone())
-        .unwrap_or(ctx.cwd.clone());
+    let config_root = super::config_root(repo.as_ref(), &ctx.cwd);
     let loaded = config::load(&config_root)?;
     for w in &loaded.warnings {
         output::warn(w);
     }
     let config = loaded.config;
+    let main_root = repo
+        .as_ref()
+        .map(|r| r.main_root.clone())
+        .unwrap_or(ctx.cwd.clone());
     let prefix = config.project_name.clone().unwrap_or_else(|| {
-        config_root
+        main_root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "session".into())
@@ -144,7 +144,12 @@ fn create(
 
     if worktree {
         if let Some(repo) = repo {
-            copy_env_files(&repo.main_root, &session_dir, &config.env_files)?;
+            // envFiles are relative to the project dir: its counterpart in the main checkout.
+            let rel = ctx
+                .cwd
+                .strip_prefix(&repo.toplevel)
+                .unwrap_or(Path::new(""));
+            copy_env_files(&repo.main_root.join(rel), &session_dir, &config.env_files)?;
         }
     }
 
@@ -168,7 +173,7 @@ fn create(
         profiles: profiles.clone(),
     };
     interrupt::check()?;
-    let resolved = compose::parse_project(&base.config_json()?)?;
+    let resolved = compose::parse_project(&base.config_json().map_err(compose_error)?)?;
     files.push(session_dir.join(session::OVERRIDE_FILE));
     let identity = Identity {
         working_dir: session_dir.clone(),
@@ -232,6 +237,7 @@ fn create(
         }
         // A dependency that exited non-zero or turned unhealthy fails `up`
         // before readiness sees it: name it and show its logs.
+        Err(e) if docker::require_compose().is_err() => return Err(compose_error(e)),
         Err(e) => match ready::explain(&name, timeout)
             .filter(|why| !why.starts_with("services not ready"))
         {
@@ -275,11 +281,8 @@ fn create(
 /// `appEnv` files and the `DATABASE_URL` of copied env files, for a session
 /// whose config is found from its directory.
 pub fn write_app_env(s: &Session) -> Result<()> {
-    let root = match git::discover(&s.id.working_dir)? {
-        Some(repo) => repo.main_root,
-        None => s.id.working_dir.clone(),
-    };
-    let config = config::load(&root)?.config;
+    let repo = git::discover(&s.id.working_dir)?;
+    let config = config::load(&super::config_root(repo.as_ref(), &s.id.working_dir))?.config;
     write_env_files(s, &config)
 }
 
@@ -346,6 +349,15 @@ fn run_setup(s: &Session, setup: &[String], host: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A failed compose call: when Compose itself is missing, v1 or too old
+/// (checked only now, to keep the common path fast), say that instead.
+fn compose_error(e: crate::process::CmdError) -> anyhow::Error {
+    match docker::require_compose() {
+        Err(version) => version,
+        Ok(_) => docker::engine_error(e),
+    }
 }
 
 /// Make the worktree and branch, retrying on git lock collisions and taking

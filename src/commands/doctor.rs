@@ -76,10 +76,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }
     }
     let repo = git::discover(&ctx.cwd).ok().flatten();
-    let root = repo
-        .as_ref()
-        .map(|r| r.main_root.clone())
-        .unwrap_or(ctx.cwd.clone());
+    let root = super::config_root(repo.as_ref(), &ctx.cwd);
     let js = config::CONFIG_FILES[1..]
         .iter()
         .any(|n| root.join(n).is_file())

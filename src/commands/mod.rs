@@ -60,6 +60,32 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Where the config of `dir` lives: the nearest directory with a config file
+/// from `dir`'s counterpart in the main worktree up to the main worktree
+/// root (so a session worktree reads the main checkout's config, and a
+/// project in a monorepo subfolder can have its own); outside git, `dir`.
+pub fn config_root(repo: Option<&git::Repo>, dir: &Path) -> PathBuf {
+    let Some(repo) = repo else {
+        return dir.to_path_buf();
+    };
+    let rel = dir.strip_prefix(&repo.toplevel).unwrap_or(Path::new(""));
+    let mut candidate = repo.main_root.join(rel);
+    loop {
+        if crate::config::CONFIG_FILES
+            .iter()
+            .any(|n| candidate.join(n).is_file())
+        {
+            return candidate;
+        }
+        if candidate == repo.main_root
+            || !candidate.pop()
+            || !candidate.starts_with(&repo.main_root)
+        {
+            return repo.main_root.clone();
+        }
+    }
+}
+
 /// Resolve a DIR argument against the working directory.
 pub fn resolve_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<PathBuf> {
     let Some(dir) = dir else {

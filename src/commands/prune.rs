@@ -127,7 +127,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
         );
     };
     let root = repo.main_root.clone();
-    let loaded = config::load(&root)?;
+    let loaded = config::load(&super::config_root(Some(&repo), &ctx.cwd))?;
     for w in &loaded.warnings {
         output::warn(w);
     }
