@@ -11,6 +11,16 @@ use std::time::Duration;
 
 pub const TEST_IMAGE: &str = "dev-prism-test/busybox:latest";
 
+/// The smallest useful stack: one web server on a random host port.
+pub const WEB_SERVICE: &str = r#"
+services:
+  web:
+    image: dev-prism-test/busybox:latest
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports:
+      - "8080"
+"#;
+
 /// Fail (not skip) with directions when there is no engine to test against.
 pub fn require_docker() {
     static CHECK: Once = Once::new();

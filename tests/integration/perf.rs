@@ -5,14 +5,7 @@ use crate::harness::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-const COMPOSE: &str = r#"
-services:
-  web:
-    image: dev-prism-test/busybox:latest
-    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    ports:
-      - "8080"
-"#;
+const COMPOSE: &str = WEB_SERVICE;
 
 /// A directory holding a `docker` shim that logs one line per call to
 /// `calls.log` and then execs the real docker (absolute path baked in).

@@ -3,14 +3,7 @@
 use crate::harness::*;
 use std::path::{Path, PathBuf};
 
-const COMPOSE: &str = r#"
-services:
-  web:
-    image: dev-prism-test/busybox:latest
-    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    ports:
-      - "8080"
-"#;
+const COMPOSE: &str = WEB_SERVICE;
 
 /// `appEnv` makes create write `apps/web/.env.session`, a generated file
 /// that must not count as work.
