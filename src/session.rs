@@ -19,6 +19,10 @@ pub mod label {
     pub const PROFILES: &str = "dev-prism.profiles";
     /// JSON array of the absolute compose files (base files + override).
     pub const COMPOSE_FILES: &str = "dev-prism.compose_files";
+    /// `true` when dev-prism created the branch (so `destroy` may delete it).
+    pub const BRANCH_CREATED: &str = "dev-prism.branch_created";
+    /// The repository's common git dir (to clean up after a deleted worktree).
+    pub const GIT_DIR: &str = "dev-prism.git_dir";
     /// Comma list of the services the session started (to notice removed ones).
     pub const SERVICES: &str = "dev-prism.services";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
@@ -40,6 +44,11 @@ pub struct Identity {
     pub branch: Option<String>,
     /// dev-prism created the worktree (so `destroy` may remove it).
     pub worktree: bool,
+    /// dev-prism created the branch (so `destroy` may delete it). Sessions
+    /// of older versions have no label: then it follows `worktree`.
+    pub branch_created: bool,
+    /// The repository's common git dir, when in git.
+    pub git_dir: Option<PathBuf>,
     pub mode: String,
     pub profiles: Vec<String>,
     pub created_at: String,
@@ -65,6 +74,14 @@ impl Identity {
             (label::SERVICE, service.to_string()),
             (label::BRANCH, self.branch.clone().unwrap_or_default()),
             (label::WORKTREE, self.worktree.to_string()),
+            (label::BRANCH_CREATED, self.branch_created.to_string()),
+            (
+                label::GIT_DIR,
+                self.git_dir
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
             (label::MODE, self.mode.clone()),
             (label::PROFILES, self.profiles.join(",")),
             (
@@ -174,6 +191,11 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
         project_name: get(label::COMPOSE_PROJECT).unwrap_or_default(),
         branch: get(label::BRANCH),
         worktree: get(label::WORKTREE).as_deref() == Some("true"),
+        branch_created: match get(label::BRANCH_CREATED) {
+            Some(v) => v == "true",
+            None => get(label::WORKTREE).as_deref() == Some("true"),
+        },
+        git_dir: get(label::GIT_DIR).map(PathBuf::from),
         mode: get(label::MODE).unwrap_or_else(|| "docker".to_string()),
         profiles: split_list(get(label::PROFILES)),
         created_at: containers
@@ -741,6 +763,8 @@ mod tests {
             project_name: "app-1".into(),
             branch: Some("session/2026".into()),
             worktree: true,
+            branch_created: false,
+            git_dir: Some(PathBuf::from("/tmp/a, \"b\" #c=ü/.git")),
             mode: "docker".into(),
             profiles: vec!["apps".into()],
             created_at: "2026-11-21T12:00:00Z".into(),

@@ -180,6 +180,8 @@ fn create(
         project_name: name.clone(),
         branch: branch.clone(),
         worktree,
+        branch_created: made.branch.is_some(),
+        git_dir: repo.map(|r| r.common_dir.clone()),
         mode: args.mode.as_str().to_string(),
         profiles: profiles.clone(),
         created_at: clock::rfc3339(clock::now_secs()),
