@@ -43,9 +43,15 @@ pub fn rewrite_database_url(text: &str, url: &str) -> Option<String> {
             Some(r) => ("export ", r.trim_start()),
             None => ("", trimmed),
         };
+        // Only a postgres URL (or an empty one) is the session database's:
+        // a `mysql://…` URL points at something else and is kept.
         let is_db = rest
             .strip_prefix("DATABASE_URL")
-            .is_some_and(|r| r.trim_start().starts_with('='));
+            .and_then(|r| r.trim_start().strip_prefix('='))
+            .is_some_and(|value| {
+                let v = value.trim().trim_matches(['"', '\'']);
+                v.is_empty() || v.starts_with("postgres://") || v.starts_with("postgresql://")
+            });
         if is_db {
             out.push_str(&format!(
                 "{export}DATABASE_URL={}{ending}",
@@ -86,12 +92,20 @@ mod tests {
 
     #[test]
     fn rewrites_only_database_url_lines() {
-        let text = "# db\nDATABASE_URL=postgres://localhost:5432/app\nOTHER=1\r\nexport DATABASE_URL = \"x\"\nDATABASE_URL_RO=keep\n";
+        let text = "# db\nDATABASE_URL=postgres://localhost:5432/app\nOTHER=1\r\nexport DATABASE_URL = \"postgres://old/db\"\nDATABASE_URL_RO=keep\n";
         let out = rewrite_database_url(text, "postgresql://u:p@localhost:40000/app").unwrap();
         assert_eq!(
             out,
             "# db\nDATABASE_URL=postgresql://u:p@localhost:40000/app\nOTHER=1\r\nexport DATABASE_URL=postgresql://u:p@localhost:40000/app\nDATABASE_URL_RO=keep\n"
         );
         assert_eq!(rewrite_database_url("A=1\n", "x"), None);
+        assert_eq!(
+            rewrite_database_url("DATABASE_URL=mysql://db/app\n", "x"),
+            None
+        );
+        assert_eq!(
+            rewrite_database_url("DATABASE_URL=\n", "x").as_deref(),
+            Some("DATABASE_URL=x\n")
+        );
     }
 }

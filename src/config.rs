@@ -131,7 +131,30 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>)> {
     }
     let config: Config = serde_json::from_value(value)
         .with_context(|| format!("invalid config in {}", path.display()))?;
+    for f in &config.env_files {
+        require_inside(path, "envFiles", f)?;
+    }
+    for dir in config.app_env.keys() {
+        require_inside(path, "appEnv", dir)?;
+    }
     Ok((config, warnings))
+}
+
+/// Files dev-prism writes must stay inside the session directory: a
+/// relative path without `..` (an absolute `envFiles` entry would otherwise
+/// be copied onto itself, and `../x` written outside the worktree).
+fn require_inside(path: &Path, key: &str, value: &str) -> Result<()> {
+    let p = Path::new(value);
+    let escapes = p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if escapes || value.is_empty() {
+        bail!(
+            "{}: `{key}` entry `{value}` must be a path relative to the project folder, without `..`",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn expected(key: &str) -> &'static str {
@@ -211,6 +234,20 @@ mod tests {
         let err = parse(r#"{"setup": "make"}"#, p()).unwrap_err().to_string();
         assert!(err.contains("`setup`"), "{err}");
         assert!(err.contains("expected an array of strings"), "{err}");
+    }
+
+    #[test]
+    fn env_paths_must_stay_inside_the_session() {
+        for bad in [
+            r#"{"envFiles": ["/etc/shared.env"]}"#,
+            r#"{"envFiles": ["../x/.env"]}"#,
+            r#"{"appEnv": {"../web": {"A": "1"}}}"#,
+            r#"{"appEnv": {"/tmp": {"A": "1"}}}"#,
+        ] {
+            let err = parse(bad, p()).unwrap_err().to_string();
+            assert!(err.contains("without `..`"), "{bad}: {err}");
+        }
+        assert!(parse(r#"{"envFiles": [".env", "apps/web/.env.local"]}"#, p()).is_ok());
     }
 
     #[test]

@@ -98,6 +98,13 @@ fn unquote(raw: &str) -> String {
 /// it, flush it to disk, then rename it over the target. A reader sees the
 /// old file or the new one, never a truncated one.
 pub fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    // Write through a symlink (e.g. CLAUDE.md -> AGENTS.md) to its target.
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .with_context(|| format!("could not follow the symlink {}", path.display()))?,
+        _ => path.to_path_buf(),
+    };
+    let path = target.as_path();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -107,8 +114,13 @@ pub fn write_atomically(path: &Path, contents: &str) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // A replaced file keeps its permissions (a 0600 .env stays private).
+    let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
+        if let Some(mode) = mode {
+            f.set_permissions(mode)?;
+        }
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -206,6 +218,25 @@ mod tests {
             parse(text),
             vec![kv("A", "1"), kv("B", "two"), kv("C", "x y")]
         );
+    }
+
+    #[test]
+    fn atomic_write_keeps_permissions_and_follows_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("AGENTS.md");
+        std::fs::write(&real, "old\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("CLAUDE.md");
+        std::os::unix::fs::symlink("AGENTS.md", &link).unwrap();
+        write_atomically(&link, "new\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

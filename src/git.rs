@@ -191,15 +191,6 @@ pub fn prune_worktrees(repo_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `git branch -d` (refuses to delete unmerged work).
-pub fn delete_branch(repo_dir: &Path, branch: &str) -> std::result::Result<(), CmdError> {
-    git(repo_dir)
-        .args(["branch", "-d", "--"])
-        .arg(branch)
-        .output()
-        .map(|_| ())
-}
-
 /// Add generated file names to the repository's `info/exclude` unless git
 /// already ignores them there.
 pub fn exclude(common_dir: &Path, worktree: &Path, names: &[&str]) -> Result<()> {
@@ -242,6 +233,22 @@ pub fn exclude(common_dir: &Path, worktree: &Path, names: &[&str]) -> Result<()>
 pub fn status_porcelain(worktree: &Path) -> Result<String> {
     git(worktree)
         .args(["status", "--porcelain", "-z", "--untracked-files=all"])
+        .output()
+        .with_context(|| format!("could not read the git status of {}", worktree.display()))
+}
+
+/// `git status --porcelain -z --untracked-files=all --ignored=matching`:
+/// like `status_porcelain`, plus a `!!` entry for each gitignored file — a
+/// wholly ignored directory (`node_modules/`) is one entry ending in `/`.
+pub fn status_porcelain_ignored(worktree: &Path) -> Result<String> {
+    git(worktree)
+        .args([
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--ignored=matching",
+        ])
         .output()
         .with_context(|| format!("could not read the git status of {}", worktree.display()))
 }

@@ -14,9 +14,12 @@ pub fn init(choice: ColorChoice, quiet: bool) {
     let on = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
+        // Tables go to stdout and progress to stderr: colour only when
+        // both are terminals, so `list | less` gets plain text.
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::io::stderr().is_terminal()
+                && std::io::stdout().is_terminal()
         }
     };
     COLOR.store(on, Ordering::Relaxed);

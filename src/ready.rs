@@ -70,7 +70,7 @@ pub fn wait_since(project: &str, start: Instant, timeout: Duration) -> Result<Ve
     let mut pause = Duration::from_millis(50);
     loop {
         crate::interrupt::check()?;
-        let containers = docker::project_containers(project)?;
+        let containers = session_containers(project)?;
         match assess(&containers) {
             Verdict::Ready => return Ok(containers),
             Verdict::Failed { index, reason } => bail!(with_logs(reason, &containers[index].id)),
@@ -86,6 +86,19 @@ pub fn wait_since(project: &str, start: Instant, timeout: Duration) -> Result<Ve
         std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
         pause = (pause * 2).min(Duration::from_millis(500));
     }
+}
+
+/// The project's containers without `docker compose run` one-offs (an old
+/// `run` that exited non-zero says nothing about the session).
+fn session_containers(project: &str) -> Result<Vec<Container>> {
+    let mut containers = docker::project_containers(project)?;
+    containers.retain(|c| {
+        c.labels
+            .get(crate::session::label::COMPOSE_ONEOFF)
+            .map(String::as_str)
+            != Some("True")
+    });
+    Ok(containers)
 }
 
 /// `reason` plus the container's last log lines.
@@ -106,7 +119,7 @@ fn with_logs(reason: String, id: &str) -> String {
 /// non-zero, turned unhealthy, or is still starting): what the containers
 /// say, with the failing one's last log lines.
 pub fn explain(project: &str, timeout: Duration) -> Option<String> {
-    let containers = docker::project_containers(project).ok()?;
+    let containers = session_containers(project).ok()?;
     match assess(&containers) {
         Verdict::Failed { index, reason } => Some(with_logs(reason, &containers[index].id)),
         Verdict::Waiting(what) => Some(format!(

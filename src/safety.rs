@@ -27,6 +27,11 @@ impl StatusEntry {
         self.code == "??"
     }
 
+    /// A gitignored file or directory (`--ignored=matching`).
+    pub fn ignored(&self) -> bool {
+        self.code == "!!"
+    }
+
     /// A file dev-prism generated (matched by file name, at any depth, so
     /// `appEnv` files and sessions in a subdirectory count too).
     pub fn generated(&self) -> bool {
@@ -56,9 +61,29 @@ pub fn parse_status(text: &str) -> Vec<StatusEntry> {
     out
 }
 
-/// The entries that are the user's work (everything but generated files).
-pub fn work(entries: &[StatusEntry]) -> Vec<&StatusEntry> {
-    entries.iter().filter(|e| !e.generated()).collect()
+/// The entries that are the user's work, as git sees it: changes and
+/// untracked files, except dev-prism's generated files and the files it
+/// copied there (`copied`: the config's `envFiles`, relative to the worktree
+/// top). Gitignored files are not work by git's own definition (build output,
+/// dependencies, caches): counting them would make nearly every session need
+/// `--force`, which also switches off the branch protection.
+pub fn work<'a>(entries: &'a [StatusEntry], copied: &[String]) -> Vec<&'a StatusEntry> {
+    entries
+        .iter()
+        .filter(|e| !e.generated() && !e.ignored())
+        .filter(|e| !copied.contains(&e.path))
+        .collect()
+}
+
+/// `a/./b` → `a/b`: a relative path as git prints it (`/`-separated).
+pub fn git_path(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// What removing a worktree would lose.
@@ -150,12 +175,18 @@ pub struct Target {
     /// Its HEAD commit and checked-out branch (`None`: detached).
     pub head: Option<String>,
     pub branch: Option<String>,
+    /// Files dev-prism copied into the worktree (the config's `envFiles`),
+    /// relative to its top: gitignored, but not the user's work.
+    pub copied: Vec<String>,
 }
 
 /// Ask git what removing the worktree would lose.
 pub fn assess(t: &Target) -> Result<Risk> {
-    let entries = parse_status(&git::status_porcelain(&t.path)?);
-    let files = work(&entries).into_iter().map(|e| e.path.clone()).collect();
+    let entries = parse_status(&git::status_porcelain_ignored(&t.path)?);
+    let files = work(&entries, &t.copied)
+        .into_iter()
+        .map(|e| e.path.clone())
+        .collect();
     let detached_commits = match (&t.branch, &t.head) {
         (None, Some(head)) => git::unique_commits(&t.repo_dir, head, None)?,
         _ => 0,
@@ -201,8 +232,32 @@ mod tests {
         let e = parse_status(
             "?? docker-compose.session.yml\0?? .env.session\0?? apps/web/.env.session\0?? sub/docker-compose.session.yml\0?? .env.session.bak\0?? my.env.session\0",
         );
-        let work: Vec<&str> = work(&e).iter().map(|e| e.path.as_str()).collect();
+        let work: Vec<&str> = work(&e, &[]).iter().map(|e| e.path.as_str()).collect();
         assert_eq!(work, vec![".env.session.bak", "my.env.session"]);
+    }
+
+    #[test]
+    fn work_is_changes_and_untracked_files_not_ignored_generated_or_copied() {
+        let e = parse_status(
+            "!! .env\0!! notes.local\0!! node_modules/\0!! sub/docker-compose.session.yml\0?? apps/web/.env.session\0?? .env\0?? todo.txt\0 M src/main.rs\0",
+        );
+        assert!(e[0].ignored() && e[2].ignored() && !e[5].ignored());
+        let copied = vec![".env".to_string()];
+        let work: Vec<&str> = work(&e, &copied).iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(work, vec!["todo.txt", "src/main.rs"]);
+        // without the copy exemption, an untracked `.env` is work
+        let all: Vec<&str> = super::work(&e, &[])
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        assert_eq!(all, vec![".env", "todo.txt", "src/main.rs"]);
+    }
+
+    #[test]
+    fn git_paths() {
+        assert_eq!(git_path(Path::new("./a/./b/.env")), "a/b/.env");
+        assert_eq!(git_path(Path::new("")), "");
+        assert_eq!(git_path(&Path::new("sub").join(".env")), "sub/.env");
     }
 
     #[test]

@@ -371,7 +371,7 @@ impl Session {
         let pg = self
             .containers
             .iter()
-            .find(|c| is_postgres(service_of(c), &c.image))?;
+            .find(|c| is_postgres(service_of(c), &c.image, &c.env))?;
         let service = service_of(pg);
         let sports: Vec<&SessionPort> = ports
             .iter()
@@ -402,17 +402,17 @@ impl Session {
     }
 }
 
-/// Is this the session's postgres service (by name or image)?
-pub fn is_postgres(service: &str, image: &str) -> bool {
-    let image_name = image.rsplit('/').next().unwrap_or(image);
-    let image_repo = image.split(':').next().unwrap_or(image);
-    service == "postgres"
-        || service == "db"
-        || image_name.starts_with("postgres")
-        || image_name.starts_with("postgis")
-        || image_repo
-            .split('/')
-            .any(|part| part == "postgis" || part == "postgres")
+/// Is this the session's postgres service? By image (`postgres*`,
+/// `postgis*`), or by name (`postgres`, `db`) when the container also has
+/// `POSTGRES_*` settings — a MySQL service named `db` is not postgres.
+pub fn is_postgres(service: &str, image: &str, env: &[(String, String)]) -> bool {
+    let repo = image.split([':', '@']).next().unwrap_or(image);
+    let by_image = repo
+        .split('/')
+        .any(|part| part.starts_with("postgres") || part.starts_with("postgis"));
+    let by_name = (service == "postgres" || service == "db")
+        && env.iter().any(|(k, _)| k.starts_with("POSTGRES_"));
+    by_image || by_name
 }
 
 /// Host for a local engine: `localhost` when IPv4 and IPv6 agree on the port
@@ -646,12 +646,22 @@ mod tests {
 
     #[test]
     fn postgres_detection() {
-        assert!(is_postgres("postgres", "x"));
-        assert!(is_postgres("db", "mysql"));
-        assert!(is_postgres("database", "postgres:16-alpine"));
-        assert!(is_postgres("database", "docker.io/library/postgres:16"));
-        assert!(is_postgres("geo", "postgis/postgis:16-3.4"));
-        assert!(!is_postgres("redis", "redis:7"));
+        let pg_env = vec![("POSTGRES_PASSWORD".to_string(), "x".to_string())];
+        assert!(is_postgres("postgres", "my/own-image", &pg_env));
+        assert!(is_postgres("db", "busybox", &pg_env));
+        assert!(!is_postgres(
+            "db",
+            "mysql:8",
+            &[("MYSQL_ROOT_PASSWORD".into(), "x".into())]
+        ));
+        assert!(is_postgres("database", "postgres:16-alpine", &[]));
+        assert!(is_postgres(
+            "database",
+            "docker.io/library/postgres:16",
+            &[]
+        ));
+        assert!(is_postgres("geo", "postgis/postgis:16-3.4", &[]));
+        assert!(!is_postgres("redis", "redis:7", &[]));
     }
 
     #[test]

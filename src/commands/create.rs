@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Ctx;
-use crate::appenv;
 use crate::cli::{CreateArgs, Mode};
 use crate::clock;
 use crate::compose;
@@ -42,19 +41,27 @@ impl Made {
         }
         output::progress("Rolling back: removing what this create made");
         if let Some(p) = self.project.take() {
-            let _ = p.down();
+            if let Err(e) = p.down() {
+                output::warn(&format!(
+                    "could not remove the containers of {}: {e}",
+                    p.name
+                ));
+            }
         }
         for f in self.files.drain(..) {
             let _ = std::fs::remove_file(f);
         }
+        // This run made the worktree and branch a moment ago: what is in them
+        // is a fresh checkout plus copies dev-prism made (env files, bind-mount
+        // directories Docker created), so they go even though untracked.
         if let (Some(repo), Some(wt)) = (&self.repo_dir, self.worktree.take()) {
-            if git::remove_worktree(repo, &wt).is_err() {
-                output::warn(&format!("could not remove the worktree {}", wt.display()));
+            if let Err(e) = git::remove_worktree_forced(repo, &wt) {
+                output::warn(&format!("{e:#}"));
             }
         }
         if let (Some(repo), Some(branch)) = (&self.repo_dir, self.branch.take()) {
-            if git::delete_branch(repo, &branch).is_err() {
-                output::warn(&format!("could not delete the branch {branch}"));
+            if let Err(e) = git::force_delete_branch(repo, &branch) {
+                output::warn(&format!("could not delete the branch {branch}: {e}"));
             }
         }
     }
@@ -156,6 +163,16 @@ fn create(
     // 2. The compose project and its resolved services.
     let base_files = layout::compose_files(&session_dir, config.compose_files.as_deref())?;
     let mut files = docker::absolute(&session_dir, &base_files);
+    for w in args.without.iter().filter(|w| !config.apps.contains(w)) {
+        output::warn(&format!(
+            "--without {w}: `{w}` is not one of the config's apps ({})",
+            if config.apps.is_empty() {
+                "none".to_string()
+            } else {
+                config.apps.join(", ")
+            }
+        ));
+    }
     let profiles: Vec<String> = match args.mode {
         Mode::Native => Vec::new(),
         Mode::Docker => config
@@ -200,11 +217,17 @@ fn create(
         output::warn(w);
     }
     if let Some(repo) = repo {
-        let _ = git::exclude(
+        if let Err(e) = git::exclude(
             &repo.common_dir,
             &session_dir,
             &[session::OVERRIDE_FILE, session::ENV_FILE],
-        );
+        ) {
+            output::warn(&format!(
+                "could not add the generated files to .git/info/exclude ({e:#}): do not commit {} or {}",
+                session::OVERRIDE_FILE,
+                session::ENV_FILE
+            ));
+        }
     }
     let override_path = session_dir.join(session::OVERRIDE_FILE);
     made.files.push(override_path.clone());
@@ -219,9 +242,10 @@ fn create(
 
     // 4. Start and wait.
     let project = ComposeProject { files, ..base };
+    let n = resolved.services.len();
     output::progress(&format!(
-        "Starting {} services of {name}…",
-        resolved.services.len()
+        "Starting {n} service{} of {name}…",
+        if n == 1 { "" } else { "s" }
     ));
     made.project = Some(project.clone());
     interrupt::check()?;
@@ -257,18 +281,20 @@ fn create(
         .find(|s| s.id.working_dir == session_dir)
         .context("the started containers do not carry the session labels")?;
     super::refresh_env_file(&session)?;
-    write_env_files(&session, config)?;
+    super::session_files::write_env_files(&session, config)?;
     // From here on the session exists: a failing setup leaves it running.
     *made = Made::default();
 
     let host = docker::url_host_from_env();
-    if !args.no_setup {
-        run_setup(&session, &config.setup, host.as_deref())?;
-    }
+    // The answer first: even when a setup command fails, a script learns
+    // where the session (left running) is.
     if args.json {
         output::print_json(&super::list::SessionJson::new(&session, host.as_deref()));
     } else {
         print_summary(ctx, &session, host.as_deref());
+    }
+    if !args.no_setup {
+        run_setup(&session, &config.setup, host.as_deref())?;
     }
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
@@ -278,52 +304,6 @@ fn create(
             .run_until_interrupted();
     }
     Ok(0)
-}
-
-/// `appEnv` files and the `DATABASE_URL` of copied env files, for a session
-/// whose config is found from its directory.
-pub fn write_app_env(s: &Session) -> Result<()> {
-    let repo = git::discover(&s.id.working_dir)?;
-    let config = config::load(&super::config_root(repo.as_ref(), &s.id.working_dir))?.config;
-    write_env_files(s, &config)
-}
-
-fn write_env_files(s: &Session, config: &Config) -> Result<()> {
-    let env = s.env(docker::url_host_from_env().as_deref());
-    for (path, vars) in &config.app_env {
-        let entries: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, template)| {
-                let (value, unknown) = appenv::substitute(template, &env);
-                for u in unknown {
-                    output::warn(&format!(
-                        "appEnv {path}: {k} uses unknown variable ${{{u}}}"
-                    ));
-                }
-                (k.clone(), value)
-            })
-            .collect();
-        let dir = s.id.working_dir.join(path);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-        envfile::write_if_changed(&dir.join(session::ENV_FILE), &envfile::render(&entries))?;
-    }
-    let Some((_, url)) = env.iter().find(|(k, _)| k == "DATABASE_URL") else {
-        return Ok(());
-    };
-    for f in &config.env_files {
-        let path = s.id.working_dir.join(f);
-        // Only files inside a worktree dev-prism made are ours to rewrite.
-        if !s.id.worktree || !path.is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("could not read {}", path.display()))?;
-        if let Some(new) = appenv::rewrite_database_url(&text, url) {
-            envfile::write_if_changed(&path, &new)?;
-        }
-    }
-    Ok(())
 }
 
 /// Run the setup commands in order with `sh -c` in the session directory and
@@ -371,6 +351,41 @@ fn make_worktree(
     args: &CreateArgs,
     made: &mut Made,
 ) -> Result<(PathBuf, String)> {
+    let repo_dir = &repo.main_root;
+    // Validate the names and resolve the base (in the worktree create runs
+    // in: `HEAD` is that checkout's) before anything is made.
+    let resolve_base = || -> Result<String> {
+        git::rev_parse_commit(&repo.toplevel, &args.base).map_err(|e| {
+            if args.base == "HEAD" {
+                anyhow::anyhow!(
+                    "this repository has no commits yet: commit first (a worktree starts from a commit), or use --in-place"
+                )
+            } else {
+                e
+            }
+        })
+    };
+    let (existing, base) = match &args.branch {
+        Some(branch) => {
+            git::require_valid_branch(repo_dir, branch)?;
+            let existing = git::branch_exists(repo_dir, branch)?;
+            if existing && args.base != "HEAD" {
+                output::warn(&format!(
+                    "branch `{branch}` exists: it is checked out as it is, --base {} is not used",
+                    args.base
+                ));
+            }
+            (
+                existing,
+                if existing {
+                    None
+                } else {
+                    Some(resolve_base()?)
+                },
+            )
+        }
+        None => (false, Some(resolve_base()?)),
+    };
     let sessions_dir = layout::normalize(&layout::sessions_dir(
         &repo.main_root,
         config.sessions_dir.as_deref(),
@@ -379,17 +394,9 @@ fn make_worktree(
     std::fs::create_dir_all(&sessions_dir)
         .with_context(|| format!("could not create {}", sessions_dir.display()))?;
     let sessions_dir = std::fs::canonicalize(&sessions_dir).unwrap_or(sessions_dir);
-    let repo_dir = &repo.main_root;
     made.repo_dir = Some(repo_dir.clone());
 
     if let Some(branch) = &args.branch {
-        git::require_valid_branch(repo_dir, branch)?;
-        let existing = git::branch_exists(repo_dir, branch)?;
-        let base = if existing {
-            None
-        } else {
-            Some(git::rev_parse_commit(repo_dir, &args.base)?)
-        };
         let dir_name = layout::worktree_dir_name(branch);
         for n in 1..=50 {
             let path = sessions_dir.join(layout::with_suffix(&dir_name, n));
@@ -417,7 +424,7 @@ fn make_worktree(
         );
     }
 
-    let base = git::rev_parse_commit(repo_dir, &args.base)?;
+    let base = base.unwrap_or_default();
     let stamp = format!("session/{}", clock::branch_stamp(clock::now_secs()));
     for n in 1..=100 {
         let branch = layout::with_suffix(&stamp, n);
@@ -461,12 +468,15 @@ where
 /// after the directory (released by the OS even if dev-prism is killed).
 fn lock_dir(dir: &Path) -> Result<File> {
     let name = session::project_name("dev-prism", dir);
-    let path = std::env::temp_dir().join(format!("{name}.lock"));
+    let locks = std::env::temp_dir().join("dev-prism-locks");
+    std::fs::create_dir_all(&locks)
+        .with_context(|| format!("could not create {}", locks.display()))?;
+    let path = locks.join(format!("{name}.lock"));
     let file =
         File::create(&path).with_context(|| format!("could not create {}", path.display()))?;
     if file.try_lock().is_err() {
         bail!(
-            "Session already being created in this directory ({})",
+            "Session already exists in this directory ({}): another dev-prism create is making it",
             dir.display()
         );
     }

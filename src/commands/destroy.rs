@@ -3,12 +3,14 @@
 //! the worktree and branch when dev-prism made them.
 
 use anyhow::{bail, Result};
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use super::Ctx;
 use crate::cli::DestroyArgs;
+use crate::config;
 use crate::docker::ComposeProject;
+use crate::envfile;
 use crate::git;
 use crate::output;
 use crate::safety::{self, Target};
@@ -19,8 +21,11 @@ pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
         let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
         let s = super::require_session(&dir)?;
         let target = prepare(&s, args.force)?;
-        destroy(&s, target.as_ref(), &ctx.cwd, args.force)?;
+        destroy(&s, target.as_ref(), args.force)?;
         return Ok(0);
+    }
+    if !args.global && git::discover(&ctx.cwd)?.is_none() {
+        bail!("not in a git repository: pass -g to destroy every session on this engine");
     }
     let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.global)?;
     if sessions.is_empty() {
@@ -45,7 +50,7 @@ pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
         confirm(ctx, &dirs, &problems)?;
     }
     for (s, target) in &ready {
-        if let Err(e) = destroy(s, target.as_ref(), &ctx.cwd, args.force) {
+        if let Err(e) = destroy(s, target.as_ref(), args.force) {
             problems.push(format!("{}: {e:#}", s.id.working_dir.display()));
         }
     }
@@ -115,8 +120,8 @@ pub fn prepare(s: &Session, force: bool) -> Result<Option<Target>> {
     Ok(Some(target))
 }
 
-/// The linked worktree that contains `dir`; `None` outside git and for the
-/// main worktree (never removed).
+/// The linked worktree that contains the session directory `dir`; `None`
+/// outside git and for the main worktree (never removed).
 pub fn target_of(dir: &Path) -> Result<Option<Target>> {
     let Some(repo) = git::discover(dir)? else {
         return Ok(None);
@@ -128,26 +133,57 @@ pub fn target_of(dir: &Path) -> Result<Option<Target>> {
         .into_iter()
         .find(|w| std::fs::canonicalize(&w.path).is_ok_and(|p| p == repo.toplevel));
     let (head, branch) = entry.map(|w| (w.head, w.branch)).unwrap_or_default();
+    let copied = copied_env_files(&repo, &repo.toplevel, &[dir]);
     Ok(Some(Target {
         repo_dir: repo.main_root,
         path: repo.toplevel,
         head,
         branch,
+        copied,
     }))
 }
 
+/// The `envFiles` dev-prism copied into the session directories `dirs` of
+/// the worktree `top`, relative to `top` (each session reads its own
+/// config). A config that cannot be read exempts nothing: those files then
+/// count as work.
+pub fn copied_env_files(repo: &git::Repo, top: &Path, dirs: &[&Path]) -> Vec<String> {
+    let repo = git::Repo {
+        toplevel: top.to_path_buf(),
+        ..repo.clone()
+    };
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(rel) = dir.strip_prefix(top) else {
+            continue;
+        };
+        let Ok(loaded) = config::load(&super::config_root(Some(&repo), dir)) else {
+            continue;
+        };
+        for f in &loaded.config.env_files {
+            out.push(safety::git_path(&rel.join(f)));
+        }
+    }
+    out
+}
+
 /// Destroy one session whose git check (`prepare`) passed.
-pub fn destroy(s: &Session, target: Option<&Target>, cwd: &Path, force: bool) -> Result<()> {
+pub fn destroy(s: &Session, target: Option<&Target>, force: bool) -> Result<()> {
     let dir = &s.id.working_dir;
     output::progress(&format!("Destroying {}", dir.display()));
     compose_down(s)?;
     remove_generated(dir)?;
+    if target.is_none() && dir.is_dir() {
+        // The directory stays: take the `appEnv` files out of it too.
+        remove_app_env_files(dir)?;
+    }
     if !s.id.worktree {
         return Ok(()); // in place: the directory is the user's
     }
     let Some(t) = target else {
         if !dir.exists() {
-            return forget_deleted_worktree(s, cwd, force);
+            forget_deleted_worktree(s, force);
+            return Ok(());
         }
         if git::discover(dir)?.is_none() {
             output::warn(&format!(
@@ -158,8 +194,69 @@ pub fn destroy(s: &Session, target: Option<&Target>, cwd: &Path, force: bool) ->
         return Ok(());
     };
     remove_worktree(t, force)?;
-    delete_branch(&t.repo_dir, s.id.branch.as_deref(), force, "destroy");
+    delete_session_branch(&t.repo_dir, s, force);
     Ok(())
+}
+
+/// Delete the session's branch when dev-prism created it (with the safety
+/// of `delete_branch`); a branch that existed before is kept, and said so.
+fn delete_session_branch(repo_dir: &Path, s: &Session, force: bool) {
+    let Some(branch) = s.id.branch.as_deref().filter(|b| !b.is_empty()) else {
+        return;
+    };
+    if s.id.branch_created {
+        delete_branch(repo_dir, Some(branch), force, "destroy");
+    } else if git::branch_exists(repo_dir, branch).unwrap_or(false) {
+        output::progress(&existed_before(branch));
+    }
+}
+
+/// Why a branch dev-prism did not create is not deleted.
+pub fn existed_before(branch: &str) -> String {
+    format!("Kept branch `{branch}`: it existed before the session")
+}
+
+/// Delete the `appEnv` files of a session directory that stays (in-place
+/// sessions): `<path>/.env.session` for each `appEnv` key of its config,
+/// and only when the file starts with dev-prism's header.
+fn remove_app_env_files(dir: &Path) -> Result<()> {
+    let repo = git::discover(dir)?;
+    let loaded = match config::load(&super::config_root(repo.as_ref(), dir)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            output::warn(&format!(
+                "appEnv files of {} left in place: {e:#}",
+                dir.display()
+            ));
+            return Ok(());
+        }
+    };
+    for key in loaded.config.app_env.keys() {
+        let path = dir.join(key).join(session::ENV_FILE);
+        if generated_env_file(&path) {
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("could not remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A regular file whose first line is dev-prism's `.env.session` header.
+fn generated_env_file(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    if std::io::BufReader::new(file).read_line(&mut first).is_err() {
+        return false;
+    }
+    first.trim_end_matches(['\n', '\r']) == envfile::ENV_HEADER
 }
 
 /// Delete the generated override and env files of a session directory.
@@ -220,19 +317,42 @@ pub fn delete_branch(repo_dir: &Path, branch: Option<&str>, force: bool, verb: &
     }
 }
 
-/// The worktree directory was deleted by hand: let git forget it, then
-/// delete the branch (with the same safety).
-fn forget_deleted_worktree(s: &Session, cwd: &Path, force: bool) -> Result<()> {
-    let Some(repo) = git::discover(cwd)? else {
+/// The worktree directory was deleted by hand: let the session's own
+/// repository (its common git dir, from the labels) forget it, then delete
+/// the branch dev-prism created there (with the same safety). Without that
+/// label no repository is touched: the user is told what to do.
+fn forget_deleted_worktree(s: &Session, force: bool) {
+    let dir = &s.id.working_dir;
+    let branch = s.id.branch.as_deref().filter(|b| !b.is_empty());
+    let Some(git_dir) = s.id.git_dir.as_deref().filter(|d| d.is_dir()) else {
+        let branch_step = match branch {
+            Some(b) if s.id.branch_created => {
+                format!(", and `git branch -d -- {b}` if you no longer need its branch")
+            }
+            _ => String::new(),
+        };
         output::warn(&format!(
-            "{} is gone; run destroy from the repository to also delete its branch",
-            s.id.working_dir.display()
+            "{} is gone and its repository is unknown: run `git worktree prune` in that repository{branch_step}",
+            dir.display()
         ));
-        return Ok(());
+        return;
     };
-    git::prune_worktrees(&repo.main_root)?;
-    delete_branch(&repo.main_root, s.id.branch.as_deref(), force, "destroy");
-    Ok(())
+    if let Err(e) = git::prune_worktrees(git_dir) {
+        output::warn(&format!(
+            "could not let {} forget the worktree {}: {e:#}",
+            git_dir.display(),
+            dir.display()
+        ));
+        return;
+    }
+    let Some(branch) = branch else {
+        return;
+    };
+    if s.id.branch_created {
+        delete_branch(git_dir, Some(branch), force, "destroy");
+    } else if git::branch_exists(git_dir, branch).unwrap_or(false) {
+        output::progress(&existed_before(branch));
+    }
 }
 
 /// `compose down -v --remove-orphans` with the session's files and profiles;

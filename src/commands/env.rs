@@ -51,8 +51,15 @@ pub fn run_with_env(ctx: &Ctx, args: WithEnvArgs) -> Result<i32> {
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
-    let status = cmd.status_any()?;
-    Ok(exit_code(status))
+    match cmd.status_any() {
+        Ok(status) => Ok(exit_code(status)),
+        // Like a shell: 127 for a command that is not there.
+        Err(e) if e.not_found => {
+            eprintln!("{} {e}", output::red("error:"));
+            Ok(127)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The exit code to pass on: the child's, or 128+signal when it was killed.

@@ -59,9 +59,9 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
         .map(|c| {
             let service = service_of(c);
             let state = match &c.state.health {
-                Some(h) => format!("{} ({h})", c.state.status),
-                None if c.state.status == "exited" => format!("exited ({})", c.state.exit_code),
-                None => c.state.status.clone(),
+                Some(h) if c.state.is_running() => format!("{} ({h})", c.state.status),
+                _ if c.state.status == "exited" => format!("exited ({})", c.state.exit_code),
+                _ => c.state.status.clone(),
             };
             let urls: Vec<String> = ports
                 .iter()

@@ -1,6 +1,6 @@
 //! `start`, `stop`, `stop-all` and `logs`.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::time::Duration;
 
 use super::Ctx;
@@ -8,7 +8,7 @@ use crate::cli::{DirArgs, LogsArgs, ScopeArgs};
 use crate::docker::{self, ComposeProject};
 use crate::output;
 use crate::ready;
-use crate::session::{self, group_sessions, Session, Status};
+use crate::session::{self, group_sessions, service_of, Session, Status};
 
 /// The session's compose project: its files when they all still exist, else
 /// the project name alone (enough for start/stop/logs/down).
@@ -58,7 +58,7 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
         .unwrap_or(s);
     super::refresh_env_file(&s)?;
     if s.id.working_dir.is_dir() {
-        super::create::write_app_env(&s)?;
+        super::session_files::write_app_env(&s)?;
     }
     if was_running && s.containers.len() == before {
         output::progress(&format!(
@@ -101,16 +101,20 @@ fn stop(s: &Session) -> Result<()> {
         .args(["stop"])
         .output()
         .map_err(docker::engine_error)?;
-    // Its ports are released: the file would only mislead.
+    // Its ports are released: the files would only mislead.
     let env = s.id.working_dir.join(session::ENV_FILE);
     if env.is_file() {
         std::fs::remove_file(&env)?;
     }
+    super::session_files::remove_app_env_files(s)?;
     Ok(())
 }
 
 pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
-    let (sessions, _) = super::sessions_in_scope(&ctx.cwd, args.global)?;
+    let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.global)?;
+    if global && !args.global {
+        bail!("not in a git repository: pass -g to stop every session on this engine");
+    }
     let running: Vec<&Session> = sessions
         .iter()
         .filter(|s| s.status() != Status::Stopped)
@@ -126,24 +130,53 @@ pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
 }
 
 pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
-    // `logs web`: a first word that is not a directory is a service name.
+    // `logs web`: a first word that names a service of the current session,
+    // or that is not a directory, is a service; `.`, `../x`, `a/b` are paths.
     if let Some(first) = args.dir.take() {
-        if ctx.cwd.join(&first).is_dir() {
+        let word = first.to_string_lossy().into_owned();
+        let pathy = word.contains('/') || word == "." || word == "..";
+        let is_dir = ctx.cwd.join(&first).is_dir();
+        let is_service = || {
+            super::require_session(&ctx.cwd)
+                .map(|s| {
+                    s.id.services.contains(&word)
+                        || s.containers.iter().any(|c| service_of(c) == word)
+                })
+                .unwrap_or(false)
+        };
+        if pathy || (is_dir && !is_service()) {
             args.dir = Some(first);
         } else {
-            args.services
-                .insert(0, first.to_string_lossy().into_owned());
+            args.services.insert(0, word);
         }
     }
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
+    let known: Vec<String> = {
+        let mut v: Vec<String> = s
+            .containers
+            .iter()
+            .map(|c| service_of(c).to_string())
+            .collect();
+        v.extend(s.id.services.iter().cloned());
+        v.sort();
+        v.dedup();
+        v
+    };
+    if let Some(unknown) = args.services.iter().find(|svc| !known.contains(svc)) {
+        bail!(
+            "no service `{unknown}` in the session in {} (services: {})",
+            s.id.working_dir.display(),
+            known.join(", ")
+        );
+    }
     let mut cmd = project_of(&s)
         .cmd()
         .args(["logs", "--tail", &args.tail.to_string()]);
     if !args.no_follow {
         cmd = cmd.arg("--follow");
     }
-    cmd = cmd.args(&args.services);
+    cmd = cmd.arg("--").args(&args.services);
     crate::interrupt::install();
     match cmd.run_until_interrupted()? {
         Some(status) => Ok(super::env::exit_code(status)),

@@ -90,8 +90,9 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
     let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.scope.global)?;
     let host = docker::url_host_from_env();
     // Self-healing: a deleted or edited .env.session of a running session
-    // is rewritten from Docker (no extra docker call).
-    for s in &sessions {
+    // of this repository is rewritten from Docker (no extra docker call);
+    // a global list only reads.
+    for s in sessions.iter().filter(|_| !global) {
         if let Err(e) = super::refresh_env_file(s) {
             output::warn(&format!("{e:#}"));
         }

@@ -19,6 +19,7 @@ pub mod info;
 pub mod lifecycle;
 pub mod list;
 pub mod prune;
+pub mod session_files;
 
 /// What every command gets: where it runs and the global answers.
 pub struct Ctx {

@@ -1,9 +1,13 @@
 //! `dev-prism prune`: remove the session worktrees under the sessions
 //! directory that have no running containers — also those whose containers
 //! are all gone — with their leftover containers, networks and volumes, and
-//! their branches. Git is checked first, as for `destroy`.
+//! the branches dev-prism created for them. Only worktrees that carry
+//! dev-prism's trace (a session's containers, or its generated override
+//! file) are considered: a worktree the user added by hand is never touched.
+//! Git is checked first, as for `destroy`.
 
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,9 @@ pub struct SessionRef {
     pub running: bool,
     pub in_place: bool,
     pub containers: usize,
+    /// The session's branch, and whether dev-prism created it.
+    pub branch: Option<String>,
+    pub branch_created: bool,
 }
 
 /// A worktree prune would remove.
@@ -56,16 +63,40 @@ impl Candidate {
             format!("{containers}, directory missing")
         }
     }
+
+    /// The branch dev-prism created for this worktree (deleted with it).
+    fn created_branch(&self) -> Option<&str> {
+        self.sessions
+            .iter()
+            .filter(|s| s.branch_created && !s.in_place)
+            .find_map(|s| s.branch.as_deref().filter(|b| !b.is_empty()))
+    }
+
+    /// Session branches that existed before their session (kept).
+    fn kept_branches(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .sessions
+            .iter()
+            .filter(|s| !s.branch_created)
+            .filter_map(|s| s.branch.as_deref().filter(|b| !b.is_empty()))
+            .collect();
+        out.dedup();
+        out
+    }
 }
 
 /// Pick the worktrees to prune: linked worktrees strictly inside
-/// `sessions_dir` (never the main worktree), without a running session and
-/// without an in-place session (whose directory is never removed). Returns
-/// the candidates and the worktrees skipped for a reason worth telling.
+/// `sessions_dir` (never the main worktree) that hold a dev-prism session —
+/// found in Docker (`sessions`) or, when its containers are gone, from the
+/// override file left in the worktree (`traces`) — without a running
+/// session and without an in-place session (whose directory is never
+/// removed). Returns the candidates and the worktrees skipped for a reason
+/// worth telling.
 pub fn select(
     worktrees: &[Worktree],
     sessions_dir: &Path,
     sessions: &[SessionRef],
+    traces: impl Fn(&Worktree) -> Vec<SessionRef>,
 ) -> (Vec<Candidate>, Vec<(PathBuf, String)>) {
     let mut picked = Vec::new();
     let mut skipped = Vec::new();
@@ -74,11 +105,17 @@ pub fn select(
         if wt.bare || path == sessions_dir || !path.starts_with(sessions_dir) {
             continue;
         }
-        let inside: Vec<SessionRef> = sessions
+        let mut inside: Vec<SessionRef> = sessions
             .iter()
             .filter(|s| session::contains(path, &s.dir))
             .cloned()
             .collect();
+        if inside.is_empty() {
+            inside = traces(wt);
+            if inside.is_empty() {
+                continue; // not made by dev-prism (or nothing tells)
+            }
+        }
         if inside.iter().any(|s| s.running) {
             continue;
         }
@@ -154,9 +191,13 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
             project: s.id.project_name,
             profiles: s.id.profiles,
             in_place: !s.id.worktree,
+            branch: s.id.branch,
+            branch_created: s.id.branch_created,
         })
         .collect();
-    let (candidates, skipped) = select(&worktrees, &sessions_dir, &sessions);
+    let (candidates, skipped) = select(&worktrees, &sessions_dir, &sessions, |wt| {
+        traces_of(&wt.path, &prefix)
+    });
     for (path, why) in &skipped {
         output::warn(&format!("kept {}: {why}", path.display()));
     }
@@ -165,7 +206,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     let mut ready = Vec::new();
     let mut problems = Vec::new();
     for c in &candidates {
-        match check(&root, c, args.force) {
+        match check(&repo, c, args.force) {
             Ok(target) => ready.push((c, target)),
             Err(e) => problems.push(format!("{e:#}")),
         }
@@ -241,16 +282,18 @@ fn confirm(ctx: &Ctx, n: usize) -> Result<bool> {
 
 /// The worktree to remove, after the git check; `None` when its directory
 /// is already gone. An error is the refusal.
-fn check(root: &Path, c: &Candidate, force: bool) -> Result<Option<Target>> {
+fn check(repo: &git::Repo, c: &Candidate, force: bool) -> Result<Option<Target>> {
     let path = &c.worktree.path;
     if !path.is_dir() {
         return Ok(None);
     }
+    let dirs: Vec<&Path> = c.sessions.iter().map(|s| s.dir.as_path()).collect();
     let target = Target {
-        repo_dir: root.to_path_buf(),
+        repo_dir: repo.main_root.clone(),
         path: path.clone(),
         head: c.worktree.head.clone(),
         branch: c.worktree.branch.clone(),
+        copied: destroy::copied_env_files(repo, path, &dirs),
     };
     if !force {
         let risk = safety::assess(&target)
@@ -298,8 +341,107 @@ fn remove(
         Some(t) => destroy::remove_worktree(t, force)?,
         None => git::prune_worktrees(root)?,
     }
-    destroy::delete_branch(root, c.worktree.branch.as_deref(), force, "prune");
+    match c.created_branch() {
+        Some(branch) => destroy::delete_branch(root, Some(branch), force, "prune"),
+        None => {
+            for branch in c.kept_branches() {
+                if git::branch_exists(root, branch).unwrap_or(false) {
+                    output::progress(&destroy::existed_before(branch));
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// The sessions dev-prism left in a worktree whose containers are gone,
+/// read from their override files: the one at the worktree top, else any in
+/// a subdirectory that is that file's session directory.
+fn traces_of(top: &Path, prefix: &str) -> Vec<SessionRef> {
+    let read = |dir: &Path| -> Option<SessionRef> {
+        let text = std::fs::read_to_string(dir.join(session::OVERRIDE_FILE)).ok()?;
+        trace_of(top, dir, &override_labels(&text), prefix)
+    };
+    if !top.is_dir() {
+        return Vec::new();
+    }
+    if let Some(s) = read(top) {
+        return vec![s];
+    }
+    let Ok(text) = git::status_porcelain_ignored(top) else {
+        return Vec::new();
+    };
+    let suffix = format!("/{}", session::OVERRIDE_FILE);
+    safety::parse_status(&text)
+        .iter()
+        .filter_map(|e| e.path.strip_suffix(&suffix))
+        .filter_map(|rel| read(&top.join(rel)))
+        .collect()
+}
+
+/// The dev-prism labels of a generated override file
+/// (`      "dev-prism.branch": "session/x"` lines; `$$` is a literal `$`).
+pub fn override_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if !line.starts_with("\"dev-prism.") {
+            continue;
+        }
+        let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!(
+            "{{{line}}}"
+        )) else {
+            continue;
+        };
+        for (k, v) in map {
+            if let serde_json::Value::String(v) = v {
+                labels.entry(k).or_insert_with(|| v.replace("$$", "$"));
+            }
+        }
+    }
+    labels
+}
+
+/// The session an override file in `dir` (inside the worktree `top`)
+/// stands for: only one dev-prism made with its worktree (not in place),
+/// and below the top only in the directory its labels name.
+pub fn trace_of(
+    top: &Path,
+    dir: &Path,
+    labels: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Option<SessionRef> {
+    let get = |key: &str| {
+        labels
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if get(session::label::MANAGED) != Some("true") || get(session::label::WORKTREE) != Some("true")
+    {
+        return None;
+    }
+    let working_dir = get(session::label::WORKING_DIR).map(Path::new);
+    if dir != top && working_dir != Some(dir) {
+        return None;
+    }
+    Some(SessionRef {
+        dir: dir.to_path_buf(),
+        project: session::project_name(prefix, working_dir.unwrap_or(dir)),
+        profiles: get(session::label::PROFILES)
+            .map(|p| {
+                p.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        running: false,
+        in_place: false,
+        containers: 0,
+        branch: get(session::label::BRANCH).map(str::to_string),
+        branch_created: get(session::label::BRANCH_CREATED).is_none_or(|v| v == "true"),
+    })
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -328,6 +470,19 @@ mod tests {
             running,
             in_place,
             containers: 2,
+            branch: None,
+            branch_created: true,
+        }
+    }
+
+    /// A worktree whose containers are gone: a trace only for `orphan`.
+    fn orphan_trace(wt: &Worktree) -> Vec<SessionRef> {
+        if wt.path.ends_with("orphan") {
+            let mut s = sref(&wt.path.to_string_lossy(), false, false);
+            s.containers = 0;
+            vec![s]
+        } else {
+            Vec::new()
         }
     }
 
@@ -341,6 +496,7 @@ mod tests {
             wt("/elsewhere/x", Some("x")),
             wt("/r-sessions-other/y", Some("y")),
             wt("/r-sessions/partial", None),
+            wt("/r-sessions/by-hand", Some("mine")),
         ];
         let sessions = vec![
             sref("/r-sessions/stopped", false, false),
@@ -349,7 +505,12 @@ mod tests {
             sref("/r-sessions/partial", false, false),
             sref("/elsewhere/x", false, false),
         ];
-        let (picked, skipped) = select(&worktrees, Path::new("/r-sessions"), &sessions);
+        let (picked, skipped) = select(
+            &worktrees,
+            Path::new("/r-sessions"),
+            &sessions,
+            orphan_trace,
+        );
         let paths: Vec<&Path> = picked.iter().map(|c| c.worktree.path.as_path()).collect();
         assert_eq!(
             paths,
@@ -359,7 +520,7 @@ mod tests {
             ]
         );
         assert_eq!(picked[0].sessions.len(), 1);
-        assert!(picked[1].sessions.is_empty());
+        assert_eq!(picked[1].containers(), 0);
         assert!(skipped.is_empty());
     }
 
@@ -371,7 +532,8 @@ mod tests {
             wt("/home/me", Some("odd")),
             wt("/home/me/r-s/a", Some("a")),
         ];
-        let (picked, _) = select(&worktrees, Path::new("/home/me"), &[]);
+        let everything = |w: &Worktree| vec![sref(&w.path.to_string_lossy(), false, false)];
+        let (picked, _) = select(&worktrees, Path::new("/home/me"), &[], everything);
         let paths: Vec<&Path> = picked.iter().map(|c| c.worktree.path.as_path()).collect();
         assert_eq!(paths, vec![Path::new("/home/me/r-s/a")]);
     }
@@ -380,10 +542,63 @@ mod tests {
     fn in_place_sessions_keep_their_worktree() {
         let worktrees = vec![wt("/r", Some("main")), wt("/s/a", Some("a"))];
         let sessions = vec![sref("/s/a/app", false, true)];
-        let (picked, skipped) = select(&worktrees, Path::new("/s"), &sessions);
+        let (picked, skipped) = select(&worktrees, Path::new("/s"), &sessions, orphan_trace);
         assert!(picked.is_empty());
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].1.contains("in-place session /s/a/app"));
+    }
+
+    #[test]
+    fn branches_dev_prism_created_are_deleted_others_kept() {
+        let mut s = sref("/s/a", false, false);
+        s.branch = Some("session/a".into());
+        let mut c = Candidate {
+            worktree: wt("/s/a", Some("session/a")),
+            sessions: vec![s],
+        };
+        assert_eq!(c.created_branch(), Some("session/a"));
+        assert!(c.kept_branches().is_empty());
+        c.sessions[0].branch_created = false;
+        assert_eq!(c.created_branch(), None);
+        assert_eq!(c.kept_branches(), vec!["session/a"]);
+    }
+
+    const OVERRIDE: &str = "services:\n  web:\n    ports: !override\n      - target: 8080\n        protocol: \"tcp\"\n    labels:\n      \"dev-prism.managed\": \"true\"\n      \"dev-prism.working_dir\": \"/s/a b/$$HOME \\\"q\\\"\"\n      \"dev-prism.branch\": \"feature/x\"\n      \"dev-prism.worktree\": \"true\"\n      \"dev-prism.branch_created\": \"false\"\n      \"dev-prism.profiles\": \"apps,tools\"\n  db:\n    labels:\n      \"dev-prism.branch\": \"other\"\n";
+
+    #[test]
+    fn reads_the_labels_of_an_override_file() {
+        let labels = override_labels(OVERRIDE);
+        assert_eq!(labels["dev-prism.working_dir"], "/s/a b/$HOME \"q\"");
+        assert_eq!(labels["dev-prism.branch"], "feature/x");
+        assert_eq!(labels.len(), 6, "{labels:?}");
+        assert!(override_labels("services:\n  web:\n    image: x\n").is_empty());
+    }
+
+    #[test]
+    fn only_worktree_sessions_leave_a_trace() {
+        let top = Path::new("/s/a b");
+        let mut labels = override_labels(OVERRIDE);
+        // at the top: the session, whatever directory its labels name
+        let s = trace_of(top, top, &labels, "repo").unwrap();
+        assert_eq!(s.dir, top);
+        assert_eq!(s.branch.as_deref(), Some("feature/x"));
+        assert!(!s.branch_created);
+        assert_eq!(s.profiles, vec!["apps", "tools"]);
+        assert_eq!(
+            s.project,
+            session::project_name("repo", Path::new("/s/a b/$HOME \"q\""))
+        );
+        // below the top only in the directory the labels name
+        assert!(trace_of(top, Path::new("/s/a b/sub"), &labels, "repo").is_none());
+        let sub = Path::new("/s/a b/$HOME \"q\"");
+        assert!(trace_of(top, sub, &labels, "repo").is_some());
+        // no branch_created label (older versions): dev-prism made the branch
+        labels.remove("dev-prism.branch_created");
+        assert!(trace_of(top, top, &labels, "repo").unwrap().branch_created);
+        // an in-place session's override, or a file that is not dev-prism's
+        labels.insert("dev-prism.worktree".into(), "false".into());
+        assert!(trace_of(top, top, &labels, "repo").is_none());
+        assert!(trace_of(top, top, &BTreeMap::new(), "repo").is_none());
     }
 
     #[test]

@@ -269,6 +269,16 @@ fn branch_and_base_options() {
         git_in(&dir, &["branch", "--show-current"]).trim(),
         "feature/login"
     );
+    // from inside that session, HEAD is the session's commit
+    let json: serde_json::Value = serde_json::from_slice(
+        &repo
+            .ok_in(&dir, &["create", "--branch", "from-session", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    let nested = std::path::PathBuf::from(json["working_dir"].as_str().unwrap());
+    assert_eq!(git_in(&nested, &["rev-parse", "HEAD"]).trim(), first);
+    repo.ok(&["destroy", nested.to_str().unwrap()]);
     repo.ok(&["destroy", dir.to_str().unwrap()]);
     assert!(!repo.git(&["branch", "--list"]).contains("feature/login"));
 }

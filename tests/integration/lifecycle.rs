@@ -158,6 +158,22 @@ fn docker_mode_setup_env_files_app_env_and_stop_start() {
     assert!(worker_only.contains("worker says hi"), "{worker_only}");
     let db_only = stdout(&repo.ok_in(&dir, &["logs", ".", "db", "--no-follow"]));
     assert!(!db_only.contains("worker says hi"), "{db_only}");
+    // a directory named like a service does not hide the service
+    std::fs::create_dir_all(dir.join("worker")).unwrap();
+    let worker_again = stdout(&repo.ok_in(&dir, &["logs", "worker", "--no-follow"]));
+    assert!(worker_again.contains("worker says hi"), "{worker_again}");
+    std::fs::remove_dir(dir.join("worker")).unwrap();
+    let out = repo
+        .cmd_in(&dir)
+        .args(["logs", "nope", "--no-follow"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no service `nope`"),
+        "{}",
+        stderr(&out)
+    );
 
     // partial: one container stopped by hand
     let web_id = docker(&[
@@ -259,6 +275,10 @@ fn failing_setup_names_the_command_and_keeps_the_session() {
         "{err}"
     );
     assert!(err.contains("step two"), "setup output is streamed: {err}");
+    assert!(
+        stdout(&out).contains(repo.root.to_str().unwrap()),
+        "the session is reported before setup runs"
+    );
     assert!(!repo.root.join("never-ran").exists());
     let s = only_session(&repo);
     assert_eq!(s["status"], "running", "the session is left running");

@@ -175,3 +175,130 @@ fn prune_keeps_uncommitted_work_and_unmerged_branches() {
     assert_eq!(leftovers(&p_dirty), (0, 0, 0));
     assert!(!branches(&repo).contains(&"dirty".to_string()));
 }
+
+/// Remove a session's containers by hand (its network and volume remain).
+fn remove_containers(project: &str) {
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.split_whitespace());
+    docker(&rm);
+}
+
+#[test]
+fn prune_only_touches_worktrees_dev_prism_made() {
+    let repo = TestRepo::named(
+        "repo",
+        &[("compose.yaml", COMPOSE), ("sub/compose.yaml", COMPOSE)],
+    );
+    let sessions = repo.base.join("repo-sessions");
+    let stopped = create(&repo, "stopped");
+    // an existing branch checked out in a session: the worktree goes, the
+    // branch stays
+    repo.git(&["branch", "existing"]);
+    let existing = create(&repo, "existing");
+    repo.ok(&["stop-all"]);
+    // a session made in a subfolder, its containers removed by hand: the
+    // override file in `sub/` is the trace
+    repo.ok_in(&repo.root.join("sub"), &["create", "--branch", "subdir"]);
+    let subdir = sessions.join("subdir");
+    let p_subdir = project_of(&repo, &subdir.join("sub"));
+    let _g1 = ProjectGuard(p_subdir.clone());
+    remove_containers(&p_subdir);
+    // worktrees the user added by hand: one plain, one that held an
+    // in-place session whose containers are gone
+    let by_hand = sessions.join("by-hand");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "by-hand",
+        by_hand.to_str().unwrap(),
+    ]);
+    std::fs::write(by_hand.join("compose.yaml"), "# edited\n").unwrap();
+    git_in(&by_hand, &["commit", "-q", "-am", "mine"]);
+    let in_place = sessions.join("in-place");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "in-place",
+        in_place.to_str().unwrap(),
+    ]);
+    repo.ok_in(&in_place, &["create", "--in-place"]);
+    let p_in_place = project_of(&repo, &in_place);
+    let _g2 = ProjectGuard(p_in_place.clone());
+    remove_containers(&p_in_place);
+
+    let out = repo.ok(&["prune", "--dry-run"]);
+    let list = stdout(&out);
+    assert!(!list.contains(by_hand.to_str().unwrap()), "{list}");
+    assert!(!list.contains(in_place.to_str().unwrap()), "{list}");
+
+    let out = repo.ok(&["prune", "-y"]);
+    let err = stderr(&out);
+    assert!(err.contains("Pruned 3 worktrees"), "{err}");
+    assert!(
+        err.contains("Kept branch `existing`: it existed before the session"),
+        "{err}"
+    );
+    for dir in [&stopped, &existing, &subdir] {
+        assert!(!dir.exists(), "{}", dir.display());
+    }
+    assert_eq!(leftovers(&p_subdir), (0, 0, 0));
+    assert!(by_hand.join("compose.yaml").is_file());
+    assert!(in_place.join("compose.yaml").is_file());
+    let left = branches(&repo);
+    for b in ["existing", "by-hand", "in-place"] {
+        assert!(left.contains(&b.to_string()), "{b}: {left:?}");
+    }
+    for b in ["stopped", "subdir"] {
+        assert!(!left.contains(&b.to_string()), "{b}: {left:?}");
+    }
+}
+
+#[test]
+fn prune_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
+    let repo = TestRepo::named(
+        "repo",
+        &[
+            ("compose.yaml", COMPOSE),
+            (".gitignore", ".env\n*.local\nnode_modules/\n"),
+            ("session.config.json", r#"{ "envFiles": [".env"] }"#),
+        ],
+    );
+    repo.write(".env", "SECRET=1\n");
+    let dir = create(&repo, "ignored");
+    let project = project_of(&repo, &dir);
+    repo.ok(&["stop-all"]);
+    std::fs::write(dir.join(".env"), "SECRET=2\n").unwrap();
+    std::fs::write(dir.join("notes.local"), "ignored").unwrap();
+    std::fs::write(dir.join("todo.txt"), "mine").unwrap();
+    std::fs::create_dir_all(dir.join("node_modules/pkg")).unwrap();
+    std::fs::write(dir.join("node_modules/pkg/index.js"), "x").unwrap();
+
+    let out = repo.cmd().args(["prune", "-y"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} has 1 uncommitted or untracked file (todo.txt)",
+            dir.display()
+        )),
+        "{err}"
+    );
+    assert!(dir.join("todo.txt").is_file());
+    assert_eq!(leftovers(&project).0, 1);
+
+    std::fs::remove_file(dir.join("todo.txt")).unwrap();
+    repo.ok(&["prune", "-y"]);
+    assert!(!dir.exists());
+    assert_eq!(leftovers(&project), (0, 0, 0));
+    assert!(!branches(&repo).contains(&"ignored".to_string()));
+}

@@ -171,6 +171,9 @@ fn interrupted_create(signal: &str) {
         assert!(child.try_wait().unwrap().is_none(), "create ended early");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // like `timeout`, which signals the process and then its group: the
+    // second signal must not cut the rollback short
+    send_signal(child.id(), signal);
     send_signal(child.id(), signal);
     let status = wait_timeout(&mut child, Duration::from_secs(60));
     let out = child.wait_with_output().unwrap();
@@ -412,4 +415,109 @@ fn odd_paths_round_trip_exactly() {
     }
     repo.ok(&["destroy", "--all", "-y"]);
     assert!(repo.list_json().is_empty());
+}
+
+#[test]
+fn rollback_removes_a_worktree_holding_copied_untracked_files() {
+    let compose = format!(
+        "{}  migrate:\n    image: dev-prism-test/busybox:latest\n    command: [\"sh\", \"-c\", \"exit 3\"]\n",
+        services_of(WEB)
+    );
+    let prefix = format!("rbcopy{}", std::process::id());
+    let config = format!(r#"{{"projectName": "{prefix}", "envFiles": [".env.local"]}}"#);
+    let repo = TestRepo::named(
+        "rbcopy",
+        &[
+            ("compose.yaml", &with_volume(&compose)),
+            ("session.config.json", &config),
+        ],
+    );
+    repo.write(".env.local", "SECRET=1\n"); // untracked, not ignored
+    let out = repo.cmd().arg("create").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("could not"), "{}", stderr(&out));
+    assert_nothing_left(
+        &repo,
+        &prefix,
+        &repo.base.join(format!("{prefix}-sessions")),
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.root.join(".env.local")).unwrap(),
+        "SECRET=1\n"
+    );
+}
+
+#[test]
+fn a_repository_without_commits_gets_a_clear_message() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fresh");
+    std::fs::create_dir_all(&root).unwrap();
+    git_in(&root, &["init", "-q"]);
+    std::fs::write(root.join("compose.yaml"), WEB).unwrap();
+    let repo = TestRepo::new(WEB);
+    let out = repo.cmd_in(&root).arg("create").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no commits yet") && err.contains("--in-place"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("fresh-sessions").exists(), "nothing made");
+}
+
+#[test]
+fn destructive_all_commands_outside_a_repository_need_global() {
+    let repo = TestRepo::new(WEB);
+    let outside = repo.base.join("not-a-repo");
+    std::fs::create_dir_all(&outside).unwrap();
+    for args in [&["stop-all"][..], &["destroy", "--all", "-y"][..]] {
+        let out = repo.cmd_in(&outside).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("pass -g"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn an_old_failed_compose_run_does_not_break_start() {
+    let (repo, _) = repo_with("oneoff", WEB);
+    repo.ok(&["create", "--in-place"]);
+    let out = std::process::Command::new("docker")
+        .args([
+            "compose",
+            "--env-file",
+            ".env.session",
+            "run",
+            "--no-deps",
+            "web",
+            "sh",
+            "-c",
+            "exit 1",
+        ])
+        .current_dir(&repo.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    repo.ok(&["stop"]);
+    repo.ok(&["start"]);
+    assert_eq!(repo.list_json()[0]["status"], "running");
+    repo.ok(&["destroy"]);
+}
+
+#[test]
+fn with_env_of_a_missing_command_exits_127() {
+    let (repo, _) = repo_with("nocmd", WEB);
+    repo.ok(&["create", "--in-place"]);
+    let out = repo
+        .cmd()
+        .args(["with-env", "--", "no-such-command-xyz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(stderr(&out).contains("no-such-command-xyz"));
+    repo.ok(&["destroy"]);
 }

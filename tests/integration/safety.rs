@@ -119,14 +119,31 @@ fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
     repo.ok(&["destroy", dir.to_str().unwrap()]);
     assert!(!branches(&repo).lines().any(|b| b == "merged"));
 
-    // --force: the existing branch checked out again, with uncommitted work
+    // --force removes uncommitted work and deletes an unmerged branch
+    // dev-prism created
+    let dir = create(&repo, "forced");
+    std::fs::write(dir.join("f.txt"), "x").unwrap();
+    git_in(&dir, &["add", "f.txt"]);
+    git_in(&dir, &["commit", "-q", "-m", "f"]);
+    std::fs::write(dir.join("scratch.txt"), "lost on purpose").unwrap();
+    let out = repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
+    assert!(!stderr(&out).contains("ept branch"), "{}", stderr(&out));
+    assert!(!dir.exists());
+    assert!(!branches(&repo).lines().any(|b| b == "forced"));
+
+    // the existing branch checked out again: not dev-prism's, kept even
+    // with --force (its uncommitted work is removed)
     let dir = create(&repo, "feature/work");
     assert_eq!(git_in(&dir, &["rev-parse", "HEAD"]).trim(), commit);
     std::fs::write(dir.join("scratch.txt"), "lost on purpose").unwrap();
     let out = repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
-    assert!(!stderr(&out).contains("kept branch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Kept branch `feature/work`: it existed before the session"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.exists());
-    assert!(!branches(&repo).lines().any(|b| b == "feature/work"));
+    assert_eq!(repo.git(&["rev-parse", "feature/work"]).trim(), commit);
 }
 
 #[test]
@@ -188,4 +205,188 @@ fn in_place_sessions_never_lose_their_directory() {
     for p in &projects {
         assert_eq!(leftovers(p), (0, 0, 0));
     }
+}
+
+fn destroy_out(repo: &TestRepo, dir: &Path, args: &[&str]) -> std::process::Output {
+    repo.cmd_in(dir)
+        .env("GIT_CEILING_DIRECTORIES", &repo.base)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn destroy_all_outside_a_repository_refuses_without_g() {
+    let repo = repo();
+    let dir = create(&repo, "kept");
+    let outside = repo.base.join("not-a-repo");
+    std::fs::create_dir_all(&outside).unwrap();
+
+    let out = destroy_out(&repo, &outside, &["destroy", "--all", "-y"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        "error: not in a git repository: pass -g to destroy every session on this engine"
+    );
+    assert_eq!(status_of(&repo, &dir).as_deref(), Some("running"));
+    assert!(dir.is_dir());
+}
+
+#[test]
+fn a_deleted_worktree_is_forgotten_by_its_own_repository_only() {
+    let repo = repo();
+    let other = TestRepo::named("other", &[("compose.yaml", COMPOSE)]);
+    let dir = create(&repo, "shared");
+    other.git(&["branch", "shared"]);
+    let project = repo.projects().remove(0);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // destroyed from the other repository: that one's `shared` is not ours
+    let out = other.ok(&["destroy", dir.to_str().unwrap()]);
+    assert_eq!(leftovers(&project), (0, 0, 0), "{}", stderr(&out));
+    assert!(other
+        .git(&["branch", "--list", "--format=%(refname:short)"])
+        .lines()
+        .any(|b| b == "shared"));
+    assert!(!branches(&repo).lines().any(|b| b == "shared"));
+    assert!(!repo
+        .git(&["worktree", "list", "--porcelain"])
+        .contains(dir.to_str().unwrap()));
+}
+
+#[test]
+fn a_deleted_worktree_without_its_repository_label_touches_no_branch() {
+    let repo = repo();
+    repo.git(&["branch", "gone"]);
+    let dir = repo.base.join("repo-sessions").join("gone");
+    // A session of an older dev-prism: no `dev-prism.git_dir` label.
+    let project = format!("dev-prism-test-{}", std::process::id());
+    let compose = format!(
+        r#"services:
+  web:
+    image: {TEST_IMAGE}
+    command: ["sleep", "300"]
+    labels:
+      dev-prism.managed: "true"
+      dev-prism.working_dir: {dir:?}
+      dev-prism.worktree: "true"
+      dev-prism.branch: "gone"
+      dev-prism.service: "web"
+"#,
+        dir = dir.to_str().unwrap()
+    );
+    let file = repo.base.join("old-session.yaml");
+    std::fs::write(&file, compose).unwrap();
+    let up = std::process::Command::new("docker")
+        .args(["compose", "-p", &project, "-f", file.to_str().unwrap()])
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let _guard = Guard(project.clone());
+
+    let out = repo.ok(&["destroy", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(err.contains("git worktree prune"), "{err}");
+    assert!(err.contains("git branch -d -- gone"), "{err}");
+    assert!(branches(&repo).lines().any(|b| b == "gone"));
+    assert_eq!(leftovers(&project), (0, 0, 0));
+}
+
+/// Removes a compose project this test started itself.
+struct Guard(String);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        cleanup_project(&self.0);
+    }
+}
+
+#[test]
+fn destroy_keeps_a_branch_that_existed_before_the_session() {
+    let repo = repo();
+    repo.git(&["branch", "existing"]);
+    let dir = create(&repo, "existing");
+    let out = repo.ok(&["destroy", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("Kept branch `existing`: it existed before the session"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+    assert!(branches(&repo).lines().any(|b| b == "existing"));
+}
+
+#[test]
+fn in_place_destroy_removes_only_the_app_env_files_dev_prism_wrote() {
+    let config = r#"{ "appEnv": {
+        "apps/web": { "API_URL": "http://localhost:${WEB_PORT}" },
+        "apps/api": { "X": "1" } } }"#;
+    let repo = TestRepo::named(
+        "repo",
+        &[("compose.yaml", COMPOSE), ("session.config.json", config)],
+    );
+    repo.ok(&["create", "--in-place"]);
+    let web = repo.root.join("apps/web/.env.session");
+    let api = repo.root.join("apps/api/.env.session");
+    assert!(web.is_file() && api.is_file());
+    // the user replaced one with a file of their own
+    std::fs::write(&api, "X=mine\n").unwrap();
+    std::fs::write(repo.root.join("apps/web/.env"), "KEEP=1\n").unwrap();
+    let project = repo.projects().remove(0);
+
+    repo.ok(&["destroy"]);
+    assert_eq!(leftovers(&project), (0, 0, 0));
+    assert!(!web.exists());
+    assert!(!repo.root.join(".env.session").exists());
+    assert_eq!(std::fs::read_to_string(&api).unwrap(), "X=mine\n");
+    assert!(repo.root.join("apps/web/.env").is_file());
+    assert!(repo.root.join("compose.yaml").is_file());
+}
+
+#[test]
+fn destroy_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
+    let repo = TestRepo::named(
+        "repo",
+        &[
+            ("compose.yaml", COMPOSE),
+            (".gitignore", ".env\n*.local\nnode_modules/\n"),
+            ("session.config.json", r#"{ "envFiles": [".env"] }"#),
+        ],
+    );
+    repo.write(".env", "SECRET=1\n");
+    let dir = create(&repo, "ignored");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env")).unwrap(),
+        "SECRET=1\n"
+    );
+    std::fs::write(dir.join(".env"), "SECRET=2\n").unwrap();
+    std::fs::write(dir.join("notes.local"), "ignored").unwrap();
+    std::fs::write(dir.join("todo.txt"), "mine").unwrap();
+    std::fs::create_dir_all(dir.join("node_modules/pkg")).unwrap();
+    std::fs::write(dir.join("node_modules/pkg/index.js"), "x").unwrap();
+
+    let out = repo
+        .cmd()
+        .args(["destroy", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("has 1 uncommitted or untracked file (todo.txt)"),
+        "{err}"
+    );
+    assert_eq!(status_of(&repo, &dir).as_deref(), Some("running"));
+    assert!(dir.join("todo.txt").is_file());
+
+    std::fs::remove_file(dir.join("todo.txt")).unwrap();
+    repo.ok(&["destroy", dir.to_str().unwrap()]);
+    assert!(!dir.exists());
+    assert!(!branches(&repo).lines().any(|b| b == "ignored"));
 }
