@@ -49,15 +49,7 @@ fn two_sessions() -> (TestRepo, Vec<PathBuf>) {
     let children: Vec<_> = (0..2)
         .map(|_| repo.spawn_in(&repo.root, &["create"]))
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "create failed:\n{}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-    }
+    wait_ok(children);
     let dirs = session_dirs(&repo);
     assert_eq!(dirs.len(), 2, "two sessions listed: {dirs:?}");
     (repo, dirs)
@@ -222,8 +214,13 @@ fn concurrent_sessions_list_info_env_file_and_destroy() {
 #[test]
 fn in_place_session_keeps_the_directory_and_its_files() {
     let repo = TestRepo::new(COMPOSE);
-    let out = repo.ok(&["create", "--in-place"]);
+    // -C and --quiet: run from elsewhere, stderr stays empty, stdout answers
+    let out = repo.ok_in(
+        &repo.base,
+        &["-C", "repo", "--quiet", "create", "--in-place"],
+    );
     assert!(stdout(&out).contains(repo.root.to_str().unwrap()));
+    assert_eq!(stderr(&out), "", "--quiet");
     let env = read_env(&repo.root.join(".env.session"));
     assert!(http_get(port(&env, "WEB_PORT")).contains("dev-prism test page"));
     let json = repo.list_json();
@@ -277,8 +274,24 @@ fn branch_and_base_options() {
     )
     .unwrap();
     let nested = std::path::PathBuf::from(json["working_dir"].as_str().unwrap());
+    assert_eq!(json["branch"], "from-session");
+    assert_eq!(json["status"], "running");
+    assert_eq!(json["worktree"], true);
     assert_eq!(git_in(&nested, &["rev-parse", "HEAD"]).trim(), first);
     repo.ok(&["destroy", nested.to_str().unwrap()]);
+
+    // an existing branch is checked out as it is: --base is not used, and said so
+    repo.git(&["branch", "existing"]);
+    let head = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let out = repo.ok(&["create", "--branch", "existing", "--base", "HEAD~1"]);
+    assert!(
+        stderr(&out).contains("--base HEAD~1 is not used"),
+        "{}",
+        stderr(&out)
+    );
+    let existing = repo.base.join("repo-sessions/existing");
+    assert_eq!(git_in(&existing, &["rev-parse", "HEAD"]).trim(), head);
+    repo.ok(&["destroy", existing.to_str().unwrap()]);
     repo.ok(&["destroy", dir.to_str().unwrap()]);
     assert!(!repo.git(&["branch", "--list"]).contains("feature/login"));
 }

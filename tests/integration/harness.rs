@@ -11,15 +11,27 @@ use std::time::Duration;
 
 pub const TEST_IMAGE: &str = "dev-prism-test/busybox:latest";
 
-/// The smallest useful stack: one web server on a random host port.
-pub const WEB_SERVICE: &str = r#"
+macro_rules! web_service {
+    () => {
+        r#"
 services:
   web:
     image: dev-prism-test/busybox:latest
     command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
     ports:
       - "8080"
-"#;
+"#
+    };
+}
+
+/// The smallest useful stack: one web server on a random host port.
+pub const WEB_SERVICE: &str = web_service!();
+
+/// [`WEB_SERVICE`] with a named volume (what `down -v` must remove).
+pub const WEB_WITH_VOLUME: &str = concat!(
+    web_service!(),
+    "    volumes:\n      - web-data:/data\nvolumes:\n  web-data:\n"
+);
 
 /// Fail (not skip) with directions when there is no engine to test against.
 pub fn require_docker() {
@@ -358,4 +370,71 @@ impl TestRepo {
             .stderr(std::process::Stdio::piped());
         cmd.spawn().unwrap()
     }
+}
+
+impl TestRepo {
+    /// `create --branch NAME`; the worktree directory (in the default
+    /// sessions dir of a repo named `repo`).
+    pub fn create_branch(&self, branch: &str) -> PathBuf {
+        self.ok(&["create", "--branch", branch]);
+        let dir = self
+            .base
+            .join("repo-sessions")
+            .join(branch.replace('/', "-"));
+        assert!(dir.is_dir(), "{}", dir.display());
+        dir
+    }
+
+    /// A string field of the session in `dir`, from `list --json`.
+    pub fn session_field(&self, dir: &Path, field: &str) -> Option<String> {
+        self.list_json()
+            .iter()
+            .find(|s| s["working_dir"] == dir.to_str().unwrap())
+            .map(|s| s[field].as_str().unwrap().to_string())
+    }
+
+    /// Local branch names.
+    pub fn branches(&self) -> Vec<String> {
+        self.git(&["branch", "--list", "--format=%(refname:short)"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn has_branch(&self, name: &str) -> bool {
+        self.branches().iter().any(|b| b == name)
+    }
+}
+
+/// A repo whose `.gitignore` ignores `.env`, `*.local` and `node_modules/`,
+/// with a `.env` that the config copies into each session (`envFiles`).
+pub fn repo_with_ignored_env(compose: &str) -> TestRepo {
+    let repo = TestRepo::named(
+        "repo",
+        &[
+            ("compose.yaml", compose),
+            (".gitignore", ".env\n*.local\nnode_modules/\n"),
+            ("session.config.json", r#"{ "envFiles": [".env"] }"#),
+        ],
+    );
+    repo.write(".env", "SECRET=1\n");
+    repo
+}
+
+/// Wait for dev-prism processes started with [`TestRepo::spawn_in`]; each
+/// must succeed. Their outputs, in order.
+pub fn wait_ok(children: Vec<std::process::Child>) -> Vec<Output> {
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "dev-prism failed:\n{}\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            out
+        })
+        .collect()
 }

@@ -195,6 +195,10 @@ fn docker_mode_setup_env_files_app_env_and_stop_start() {
     // stop: volumes kept, env file gone, list says stopped
     repo.ok_in(&dir, &["stop"]);
     assert!(!dir.join(".env.session").exists());
+    assert!(
+        !dir.join("apps/web/.env.session").exists(),
+        "appEnv ports are gone too"
+    );
     assert_eq!(only_session(&repo)["status"], "stopped");
     assert!(stdout(&repo.ok(&["list"])).contains("stopped"));
     // a stopped session has no env
@@ -252,7 +256,12 @@ fn native_mode_and_without_skip_the_apps() {
     assert_eq!(services(&only_session(&repo)), ["db", "worker"]);
     repo.ok_in(&dir, &["destroy"]);
 
-    repo.ok(&["create", "--without", "apps", "--no-setup"]);
+    let out = repo.ok(&["create", "--without", "apps,apss", "--no-setup"]);
+    assert!(
+        stderr(&out).contains("--without apss: `apss` is not one of the config's apps (apps)"),
+        "{}",
+        stderr(&out)
+    );
     let s = only_session(&repo);
     assert_eq!(services(&s), ["db", "worker"]);
     assert_eq!(s["mode"], "docker");
@@ -348,6 +357,18 @@ fn doctor_and_completions() {
             "{check}: {text}"
         );
     }
+    // colour: never on a pipe by default, always when asked, never with NO_COLOR
+    assert!(!text.contains('\x1b'), "{text}");
+    let coloured = stdout(&repo.ok(&["doctor", "--color", "always"]));
+    assert!(coloured.contains("\x1b[32mok"), "{coloured}");
+    let plain = stdout(
+        &repo
+            .cmd()
+            .args(["doctor", "--color", "never"])
+            .output()
+            .unwrap(),
+    );
+    assert!(!plain.contains('\x1b'), "{plain}");
     let bash = stdout(&repo.ok(&["completions", "bash"]));
     assert!(bash.contains("dev-prism") && bash.contains("with-env"));
     let empty = TestRepo::named("doc2", &[("README", "x")]);

@@ -138,15 +138,7 @@ fn list_and_info_start_a_constant_number_of_docker_processes() {
         .iter()
         .map(|r| r.spawn_in(&r.root, &["create", "--in-place"]))
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "create failed:\n{}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-    }
+    wait_ok(children);
 
     let (list3, info3) = discovery_calls(&shim, &first, &[&first, &others[0], &others[1]]);
     assert_eq!(

@@ -1,20 +1,8 @@
 //! prune: session worktrees without running containers (issue: safety).
 
 use crate::harness::*;
-use std::path::{Path, PathBuf};
 
-const COMPOSE: &str = r#"
-services:
-  web:
-    image: dev-prism-test/busybox:latest
-    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    ports:
-      - "8080"
-    volumes:
-      - web-data:/data
-volumes:
-  web-data:
-"#;
+const COMPOSE: &str = WEB_WITH_VOLUME;
 
 /// Removes a compose project the harness cannot find any more (its
 /// containers were deleted by hand, its network and volume remain).
@@ -26,36 +14,16 @@ impl Drop for ProjectGuard {
     }
 }
 
-fn create(repo: &TestRepo, branch: &str) -> PathBuf {
-    repo.ok(&["create", "--branch", branch]);
-    repo.base.join("repo-sessions").join(branch)
-}
-
-fn project_of(repo: &TestRepo, dir: &Path) -> String {
-    repo.list_json()
-        .iter()
-        .find(|s| s["working_dir"] == dir.to_str().unwrap())
-        .map(|s| s["project_name"].as_str().unwrap().to_string())
-        .unwrap()
-}
-
-fn branches(repo: &TestRepo) -> Vec<String> {
-    repo.git(&["branch", "--list", "--format=%(refname:short)"])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn prunes_stopped_and_orphaned_worktrees_not_running_ones() {
     let repo = TestRepo::new(COMPOSE);
-    let stopped = create(&repo, "stopped");
-    let orphan = create(&repo, "orphan");
-    let running = create(&repo, "running");
+    let stopped = repo.create_branch("stopped");
+    let orphan = repo.create_branch("orphan");
+    let running = repo.create_branch("running");
     let (p_stopped, p_orphan, p_running) = (
-        project_of(&repo, &stopped),
-        project_of(&repo, &orphan),
-        project_of(&repo, &running),
+        repo.session_field(&stopped, "project_name").unwrap(),
+        repo.session_field(&orphan, "project_name").unwrap(),
+        repo.session_field(&running, "project_name").unwrap(),
     );
     let _guard = ProjectGuard(p_orphan.clone());
     repo.ok(&["stop", stopped.to_str().unwrap()]);
@@ -119,7 +87,7 @@ fn prunes_stopped_and_orphaned_worktrees_not_running_ones() {
         assert!(!dir.exists(), "{}", dir.display());
         assert_eq!(leftovers(project), (0, 0, 0), "{project}");
     }
-    let left = branches(&repo);
+    let left = repo.branches();
     assert!(!left.contains(&"stopped".to_string()), "{left:?}");
     assert!(!left.contains(&"orphan".to_string()), "{left:?}");
     assert!(left.contains(&"running".to_string()));
@@ -142,9 +110,9 @@ fn prunes_stopped_and_orphaned_worktrees_not_running_ones() {
 #[test]
 fn prune_keeps_uncommitted_work_and_unmerged_branches() {
     let repo = TestRepo::new(COMPOSE);
-    let dirty = create(&repo, "dirty");
-    let ahead = create(&repo, "ahead");
-    let p_dirty = project_of(&repo, &dirty);
+    let dirty = repo.create_branch("dirty");
+    let ahead = repo.create_branch("ahead");
+    let p_dirty = repo.session_field(&dirty, "project_name").unwrap();
     std::fs::write(dirty.join("draft.txt"), "wip").unwrap();
     std::fs::write(ahead.join("done.txt"), "done").unwrap();
     git_in(&ahead, &["add", "done.txt"]);
@@ -168,12 +136,12 @@ fn prune_keeps_uncommitted_work_and_unmerged_branches() {
     assert_eq!(leftovers(&p_dirty).0, 1);
     // the other worktree is gone, its branch (with its commit) stays
     assert!(!ahead.exists());
-    assert!(branches(&repo).contains(&"ahead".to_string()));
+    assert!(repo.has_branch("ahead"));
 
     let out = repo.ok(&["prune", "-y", "--force"]);
     assert!(!dirty.exists(), "{}", stderr(&out));
     assert_eq!(leftovers(&p_dirty), (0, 0, 0));
-    assert!(!branches(&repo).contains(&"dirty".to_string()));
+    assert!(!repo.has_branch("dirty"));
 }
 
 /// Remove a session's containers by hand (its network and volume remain).
@@ -196,17 +164,19 @@ fn prune_only_touches_worktrees_dev_prism_made() {
         &[("compose.yaml", COMPOSE), ("sub/compose.yaml", COMPOSE)],
     );
     let sessions = repo.base.join("repo-sessions");
-    let stopped = create(&repo, "stopped");
+    let stopped = repo.create_branch("stopped");
     // an existing branch checked out in a session: the worktree goes, the
     // branch stays
     repo.git(&["branch", "existing"]);
-    let existing = create(&repo, "existing");
+    let existing = repo.create_branch("existing");
     repo.ok(&["stop-all"]);
     // a session made in a subfolder, its containers removed by hand: the
     // override file in `sub/` is the trace
     repo.ok_in(&repo.root.join("sub"), &["create", "--branch", "subdir"]);
     let subdir = sessions.join("subdir");
-    let p_subdir = project_of(&repo, &subdir.join("sub"));
+    let p_subdir = repo
+        .session_field(&subdir.join("sub"), "project_name")
+        .unwrap();
     let _g1 = ProjectGuard(p_subdir.clone());
     remove_containers(&p_subdir);
     // worktrees the user added by hand: one plain, one that held an
@@ -232,7 +202,7 @@ fn prune_only_touches_worktrees_dev_prism_made() {
         in_place.to_str().unwrap(),
     ]);
     repo.ok_in(&in_place, &["create", "--in-place"]);
-    let p_in_place = project_of(&repo, &in_place);
+    let p_in_place = repo.session_field(&in_place, "project_name").unwrap();
     let _g2 = ProjectGuard(p_in_place.clone());
     remove_containers(&p_in_place);
 
@@ -254,7 +224,7 @@ fn prune_only_touches_worktrees_dev_prism_made() {
     assert_eq!(leftovers(&p_subdir), (0, 0, 0));
     assert!(by_hand.join("compose.yaml").is_file());
     assert!(in_place.join("compose.yaml").is_file());
-    let left = branches(&repo);
+    let left = repo.branches();
     for b in ["existing", "by-hand", "in-place"] {
         assert!(left.contains(&b.to_string()), "{b}: {left:?}");
     }
@@ -265,17 +235,9 @@ fn prune_only_touches_worktrees_dev_prism_made() {
 
 #[test]
 fn prune_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
-    let repo = TestRepo::named(
-        "repo",
-        &[
-            ("compose.yaml", COMPOSE),
-            (".gitignore", ".env\n*.local\nnode_modules/\n"),
-            ("session.config.json", r#"{ "envFiles": [".env"] }"#),
-        ],
-    );
-    repo.write(".env", "SECRET=1\n");
-    let dir = create(&repo, "ignored");
-    let project = project_of(&repo, &dir);
+    let repo = repo_with_ignored_env(COMPOSE);
+    let dir = repo.create_branch("ignored");
+    let project = repo.session_field(&dir, "project_name").unwrap();
     repo.ok(&["stop-all"]);
     std::fs::write(dir.join(".env"), "SECRET=2\n").unwrap();
     std::fs::write(dir.join("notes.local"), "ignored").unwrap();
@@ -300,5 +262,5 @@ fn prune_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
     repo.ok(&["prune", "-y"]);
     assert!(!dir.exists());
     assert_eq!(leftovers(&project), (0, 0, 0));
-    assert!(!branches(&repo).contains(&"ignored".to_string()));
+    assert!(!repo.has_branch("ignored"));
 }

@@ -202,10 +202,7 @@ fn six_concurrent_creates_all_succeed_with_distinct_ports() {
     let children: Vec<_> = (0..6)
         .map(|_| repo.spawn_in(&repo.root, &["create"]))
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "create failed: {}", stderr(&out));
-    }
+    wait_ok(children);
     let sessions = repo.list_json();
     assert_eq!(sessions.len(), 6);
     let mut ports: Vec<u64> = sessions
@@ -259,8 +256,10 @@ fn self_healing_after_hand_edits() {
     let env_path = dir.join(".env.session");
     let original = std::fs::read(&env_path).unwrap();
 
-    // an edited .env.session is rewritten by list
+    // an edited .env.session is rewritten by list (a global list only reads)
     std::fs::write(&env_path, "WEB_PORT=1\n").unwrap();
+    repo.ok(&["list", "-g"]);
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), "WEB_PORT=1\n");
     repo.ok(&["list"]);
     assert_eq!(std::fs::read(&env_path).unwrap(), original);
 

@@ -1,7 +1,7 @@
 //! destroy checks git before touching anything (issue: safety, SPEC §9).
 
 use crate::harness::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const COMPOSE: &str = WEB_SERVICE;
 
@@ -17,82 +17,48 @@ fn repo() -> TestRepo {
     )
 }
 
-/// `create --branch NAME`; the worktree directory.
-fn create(repo: &TestRepo, branch: &str) -> PathBuf {
-    repo.ok(&["create", "--branch", branch]);
-    let dir = repo
-        .base
-        .join("repo-sessions")
-        .join(branch.replace('/', "-"));
-    assert!(dir.is_dir(), "{}", dir.display());
-    dir
-}
-
-fn status_of(repo: &TestRepo, dir: &Path) -> Option<String> {
-    repo.list_json()
-        .iter()
-        .find(|s| s["working_dir"] == dir.to_str().unwrap())
-        .map(|s| s["status"].as_str().unwrap().to_string())
-}
-
-fn branches(repo: &TestRepo) -> String {
-    repo.git(&["branch", "--list", "--format=%(refname:short)"])
-}
-
 #[test]
 fn destroy_refuses_uncommitted_work_and_force_removes_it() {
     let repo = repo();
-    let dir = create(&repo, "dirty");
+    let dir = repo.create_branch("dirty");
     assert!(
         dir.join("apps/web/.env.session").is_file(),
         "appEnv file written"
     );
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
 
-    let out = repo
-        .cmd()
-        .args(["destroy", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = destroy_refused(&repo, &dir);
     assert!(
         err.contains("has 1 uncommitted or untracked file (notes.txt)"),
         "{err}"
     );
     assert!(err.contains("--force"), "{err}");
     // nothing was touched: containers, worktree, files, branch
-    assert_eq!(status_of(&repo, &dir).as_deref(), Some("running"));
+    assert_eq!(
+        repo.session_field(&dir, "status").as_deref(),
+        Some("running")
+    );
     assert!(dir.join("notes.txt").is_file());
     assert!(dir.join(".env.session").is_file());
     assert!(dir.join("docker-compose.session.yml").is_file());
-    assert!(branches(&repo).lines().any(|b| b == "dirty"));
+    assert!(repo.has_branch("dirty"));
 
     // a modified tracked file counts too
     std::fs::write(dir.join("compose.yaml"), format!("{COMPOSE}\n# edited\n")).unwrap();
-    let out = repo
-        .cmd()
-        .args(["destroy", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("2 uncommitted or untracked files"),
-        "{}",
-        stderr(&out)
-    );
+    let err = destroy_refused(&repo, &dir);
+    assert!(err.contains("2 uncommitted or untracked files"), "{err}");
 
     let project = repo.projects().remove(0);
     repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
     assert!(!dir.exists());
     assert_eq!(leftovers(&project), (0, 0, 0));
-    assert!(!branches(&repo).lines().any(|b| b == "dirty"));
+    assert!(!repo.has_branch("dirty"));
 }
 
 #[test]
 fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
     let repo = repo();
-    let dir = create(&repo, "feature/work");
+    let dir = repo.create_branch("feature/work");
     std::fs::write(dir.join("work.txt"), "committed work").unwrap();
     git_in(&dir, &["add", "work.txt"]);
     git_in(&dir, &["commit", "-q", "-m", "work"]);
@@ -111,17 +77,17 @@ fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
     assert_eq!(repo.git(&["rev-parse", "feature/work"]).trim(), commit);
 
     // a branch whose commits another branch holds is deleted
-    let dir = create(&repo, "merged");
+    let dir = repo.create_branch("merged");
     std::fs::write(dir.join("m.txt"), "x").unwrap();
     git_in(&dir, &["add", "m.txt"]);
     git_in(&dir, &["commit", "-q", "-m", "m"]);
     repo.git(&["branch", "keeper", "merged"]);
     repo.ok(&["destroy", dir.to_str().unwrap()]);
-    assert!(!branches(&repo).lines().any(|b| b == "merged"));
+    assert!(!repo.has_branch("merged"));
 
     // --force removes uncommitted work and deletes an unmerged branch
     // dev-prism created
-    let dir = create(&repo, "forced");
+    let dir = repo.create_branch("forced");
     std::fs::write(dir.join("f.txt"), "x").unwrap();
     git_in(&dir, &["add", "f.txt"]);
     git_in(&dir, &["commit", "-q", "-m", "f"]);
@@ -129,11 +95,11 @@ fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
     let out = repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
     assert!(!stderr(&out).contains("ept branch"), "{}", stderr(&out));
     assert!(!dir.exists());
-    assert!(!branches(&repo).lines().any(|b| b == "forced"));
+    assert!(!repo.has_branch("forced"));
 
     // the existing branch checked out again: not dev-prism's, kept even
     // with --force (its uncommitted work is removed)
-    let dir = create(&repo, "feature/work");
+    let dir = repo.create_branch("feature/work");
     assert_eq!(git_in(&dir, &["rev-parse", "HEAD"]).trim(), commit);
     std::fs::write(dir.join("scratch.txt"), "lost on purpose").unwrap();
     let out = repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
@@ -149,8 +115,8 @@ fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
 #[test]
 fn destroy_all_destroys_the_safe_sessions_and_lists_the_others() {
     let repo = repo();
-    let safe = create(&repo, "safe");
-    let unsafe_dir = create(&repo, "unsafe");
+    let safe = repo.create_branch("safe");
+    let unsafe_dir = repo.create_branch("unsafe");
     std::fs::write(unsafe_dir.join("draft.md"), "wip").unwrap();
     std::fs::write(unsafe_dir.join("draft2.md"), "wip").unwrap();
 
@@ -170,7 +136,7 @@ fn destroy_all_destroys_the_safe_sessions_and_lists_the_others() {
         "{err}"
     );
     assert!(!safe.exists());
-    assert!(!branches(&repo).lines().any(|b| b == "safe"));
+    assert!(!repo.has_branch("safe"));
     assert!(unsafe_dir.join("draft.md").is_file());
     let left = repo.list_json();
     assert_eq!(left.len(), 1, "{left:?}");
@@ -201,10 +167,23 @@ fn in_place_sessions_never_lose_their_directory() {
     assert!(repo
         .git(&["worktree", "list", "--porcelain"])
         .contains(wt.to_str().unwrap()));
-    assert!(branches(&repo).lines().any(|b| b == "mine"));
+    assert!(repo.has_branch("mine"));
     for p in &projects {
         assert_eq!(leftovers(p), (0, 0, 0));
     }
+}
+
+/// `destroy DIR` from the repository root, which must refuse (exit 1);
+/// its stderr.
+fn destroy_refused(repo: &TestRepo, dir: &Path) -> String {
+    let out = repo
+        .cmd()
+        .args(["destroy", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
 }
 
 fn destroy_out(repo: &TestRepo, dir: &Path, args: &[&str]) -> std::process::Output {
@@ -218,7 +197,7 @@ fn destroy_out(repo: &TestRepo, dir: &Path, args: &[&str]) -> std::process::Outp
 #[test]
 fn destroy_all_outside_a_repository_refuses_without_g() {
     let repo = repo();
-    let dir = create(&repo, "kept");
+    let dir = repo.create_branch("kept");
     let outside = repo.base.join("not-a-repo");
     std::fs::create_dir_all(&outside).unwrap();
 
@@ -229,7 +208,10 @@ fn destroy_all_outside_a_repository_refuses_without_g() {
         err.trim(),
         "error: not in a git repository: pass -g to destroy every session on this engine"
     );
-    assert_eq!(status_of(&repo, &dir).as_deref(), Some("running"));
+    assert_eq!(
+        repo.session_field(&dir, "status").as_deref(),
+        Some("running")
+    );
     assert!(dir.is_dir());
 }
 
@@ -237,7 +219,7 @@ fn destroy_all_outside_a_repository_refuses_without_g() {
 fn a_deleted_worktree_is_forgotten_by_its_own_repository_only() {
     let repo = repo();
     let other = TestRepo::named("other", &[("compose.yaml", COMPOSE)]);
-    let dir = create(&repo, "shared");
+    let dir = repo.create_branch("shared");
     other.git(&["branch", "shared"]);
     let project = repo.projects().remove(0);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -249,7 +231,7 @@ fn a_deleted_worktree_is_forgotten_by_its_own_repository_only() {
         .git(&["branch", "--list", "--format=%(refname:short)"])
         .lines()
         .any(|b| b == "shared"));
-    assert!(!branches(&repo).lines().any(|b| b == "shared"));
+    assert!(!repo.has_branch("shared"));
     assert!(!repo
         .git(&["worktree", "list", "--porcelain"])
         .contains(dir.to_str().unwrap()));
@@ -294,7 +276,7 @@ fn a_deleted_worktree_without_its_repository_label_touches_no_branch() {
     let err = stderr(&out);
     assert!(err.contains("git worktree prune"), "{err}");
     assert!(err.contains("git branch -d -- gone"), "{err}");
-    assert!(branches(&repo).lines().any(|b| b == "gone"));
+    assert!(repo.has_branch("gone"));
     assert_eq!(leftovers(&project), (0, 0, 0));
 }
 
@@ -311,7 +293,7 @@ impl Drop for Guard {
 fn destroy_keeps_a_branch_that_existed_before_the_session() {
     let repo = repo();
     repo.git(&["branch", "existing"]);
-    let dir = create(&repo, "existing");
+    let dir = repo.create_branch("existing");
     let out = repo.ok(&["destroy", dir.to_str().unwrap()]);
     let err = stderr(&out);
     assert!(
@@ -319,7 +301,7 @@ fn destroy_keeps_a_branch_that_existed_before_the_session() {
         "{err}"
     );
     assert!(!dir.exists());
-    assert!(branches(&repo).lines().any(|b| b == "existing"));
+    assert!(repo.has_branch("existing"));
 }
 
 #[test]
@@ -351,16 +333,8 @@ fn in_place_destroy_removes_only_the_app_env_files_dev_prism_wrote() {
 
 #[test]
 fn destroy_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
-    let repo = TestRepo::named(
-        "repo",
-        &[
-            ("compose.yaml", COMPOSE),
-            (".gitignore", ".env\n*.local\nnode_modules/\n"),
-            ("session.config.json", r#"{ "envFiles": [".env"] }"#),
-        ],
-    );
-    repo.write(".env", "SECRET=1\n");
-    let dir = create(&repo, "ignored");
+    let repo = repo_with_ignored_env(COMPOSE);
+    let dir = repo.create_branch("ignored");
     assert_eq!(
         std::fs::read_to_string(dir.join(".env")).unwrap(),
         "SECRET=1\n"
@@ -371,22 +345,19 @@ fn destroy_ignores_gitignored_and_copied_files_but_not_untracked_ones() {
     std::fs::create_dir_all(dir.join("node_modules/pkg")).unwrap();
     std::fs::write(dir.join("node_modules/pkg/index.js"), "x").unwrap();
 
-    let out = repo
-        .cmd()
-        .args(["destroy", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = destroy_refused(&repo, &dir);
     assert!(
         err.contains("has 1 uncommitted or untracked file (todo.txt)"),
         "{err}"
     );
-    assert_eq!(status_of(&repo, &dir).as_deref(), Some("running"));
+    assert_eq!(
+        repo.session_field(&dir, "status").as_deref(),
+        Some("running")
+    );
     assert!(dir.join("todo.txt").is_file());
 
     std::fs::remove_file(dir.join("todo.txt")).unwrap();
     repo.ok(&["destroy", dir.to_str().unwrap()]);
     assert!(!dir.exists());
-    assert!(!branches(&repo).lines().any(|b| b == "ignored"));
+    assert!(!repo.has_branch("ignored"));
 }

@@ -70,12 +70,7 @@ fn two_sessions(repo: &TestRepo) -> (Vec<Session>, Vec<String>) {
     let children: Vec<_> = (0..2)
         .map(|_| repo.spawn_in(&repo.root, &["create"]))
         .collect();
-    let mut stderrs = Vec::new();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        check(&out, "create");
-        stderrs.push(stderr(&out));
-    }
+    let stderrs = wait_ok(children).iter().map(stderr).collect();
     (sessions(repo), stderrs)
 }
 
