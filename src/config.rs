@@ -15,7 +15,7 @@ pub const CONFIG_FILES: [&str; 3] = [
     "session.config.js",
 ];
 
-const KNOWN_KEYS: [&str; 8] = [
+const KNOWN_KEYS: [&str; 10] = [
     "projectName",
     "sessionsDir",
     "composeFiles",
@@ -24,6 +24,8 @@ const KNOWN_KEYS: [&str; 8] = [
     "envFiles",
     "setup",
     "appEnv",
+    "overrideFile",
+    "envFile",
 ];
 const OBSOLETE_KEYS: [&str; 2] = ["portBase", "ports"];
 
@@ -46,6 +48,24 @@ pub struct Config {
     pub setup: Vec<String>,
     #[serde(default)]
     pub app_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// Name of the generated override file (default `docker-compose.session.yml`).
+    #[serde(default)]
+    pub override_file: Option<String>,
+    /// Name of the generated env file (default `.env.session`).
+    #[serde(default)]
+    pub env_file: Option<String>,
+}
+
+impl Config {
+    pub fn override_file(&self) -> &str {
+        self.override_file
+            .as_deref()
+            .unwrap_or(crate::session::OVERRIDE_FILE)
+    }
+
+    pub fn env_file(&self) -> &str {
+        self.env_file.as_deref().unwrap_or(crate::session::ENV_FILE)
+    }
 }
 
 /// A container port to publish although the compose file does not.
@@ -65,27 +85,45 @@ pub struct Loaded {
 }
 
 /// Find and load the config in `root` (the main worktree root). No file is
-/// the default config.
+/// the default config. A `.mjs`/`.js` config is repository code: only the
+/// commands that start the stack (`create`, `start`) evaluate it.
 pub fn load(root: &Path) -> Result<Loaded> {
-    for name in CONFIG_FILES {
-        let path = root.join(name);
-        if !path.is_file() {
-            continue;
-        }
-        let text = if name.ends_with(".json") {
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("could not read {}", path.display()))?
-        } else {
-            eval_js(&path)?
-        };
-        let (config, warnings) = parse(&text, &path)?;
-        return Ok(Loaded {
-            config,
-            path: Some(path),
-            warnings,
-        });
+    let Some(path) = find(root) else {
+        return Ok(Loaded::default());
+    };
+    let text = if is_script(&path) {
+        eval_js(&path)?
+    } else {
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?
+    };
+    let (config, warnings) = parse(&text, &path)?;
+    Ok(Loaded {
+        config,
+        path: Some(path),
+        warnings,
+    })
+}
+
+/// Load the config without running repository code: a JSON config is read;
+/// a `.mjs`/`.js` one is not evaluated (`Err` carries its path).
+pub fn load_without_code(root: &Path) -> Result<std::result::Result<Loaded, PathBuf>> {
+    match find(root) {
+        Some(path) if is_script(&path) => Ok(Err(path)),
+        _ => load(root).map(Ok),
     }
-    Ok(Loaded::default())
+}
+
+/// The config file of `root`, if there is one.
+pub fn find(root: &Path) -> Option<PathBuf> {
+    CONFIG_FILES
+        .iter()
+        .map(|n| root.join(n))
+        .find(|p| p.is_file())
+}
+
+fn is_script(path: &Path) -> bool {
+    !path.to_string_lossy().ends_with(".json")
 }
 
 /// Parse config JSON; errors name the file, line and column, or the key.
@@ -134,10 +172,52 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>)> {
     for f in &config.env_files {
         require_inside(path, "envFiles", f)?;
     }
-    for dir in config.app_env.keys() {
+    for (dir, vars) in &config.app_env {
         require_inside(path, "appEnv", dir)?;
+        for key in vars.keys() {
+            if !is_var_name(key) {
+                bail!(
+                    "{}: `appEnv` entry `{dir}` has the key {key:?}, which is not a variable name (letters, digits and `_`, not starting with a digit)",
+                    path.display()
+                );
+            }
+        }
+    }
+    if let Some(name) = &config.project_name {
+        require_name(path, "projectName", name)?;
+    }
+    for (key, value) in [
+        ("overrideFile", &config.override_file),
+        ("envFile", &config.env_file),
+    ] {
+        if let Some(v) = value {
+            require_name(path, key, v)?;
+        }
     }
     Ok((config, warnings))
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name a dotenv file and a shell accept.
+pub fn is_var_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A plain name: not empty, no `/`, not `.` or `..`, no control characters.
+fn require_name(path: &Path, key: &str, value: &str) -> Result<()> {
+    let bad = value.is_empty()
+        || value == "."
+        || value == ".."
+        || value.contains('/')
+        || value.chars().any(char::is_control);
+    if bad {
+        bail!(
+            "{}: `{key}` must be a name, not a path (got {value:?})",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Files dev-prism writes must stay inside the session directory: a
@@ -159,7 +239,7 @@ fn require_inside(path: &Path, key: &str, value: &str) -> Result<()> {
 
 fn expected(key: &str) -> &'static str {
     match key {
-        "projectName" | "sessionsDir" => "a string",
+        "projectName" | "sessionsDir" | "overrideFile" | "envFile" => "a string",
         "composeFiles" | "apps" | "envFiles" | "setup" => "an array of strings",
         "services" => "an array of {\"name\": string, \"internalPort\": number}",
         "appEnv" => "an object of {\"path\": {\"VAR\": \"value\"}}",
@@ -174,7 +254,18 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// Evaluate an ES module / CommonJS config with node and return its default export as JSON.
+/// Marks the line with the config in node's output (the config itself may
+/// print to stdout).
+const SENTINEL: &str = "\u{1}dev-prism-config\u{1}";
+
+/// How long evaluating a `.mjs` config may take: `DEV_PRISM_CONFIG_TIMEOUT`
+/// seconds, default 10.
+fn eval_deadline() -> std::time::Duration {
+    crate::process::seconds_from_env("DEV_PRISM_CONFIG_TIMEOUT", 10)
+}
+
+/// Evaluate an ES module / CommonJS config with node and return its default
+/// export as JSON.
 fn eval_js(path: &Path) -> Result<String> {
     if which::which("node").is_err() {
         bail!(
@@ -182,17 +273,50 @@ fn eval_js(path: &Path) -> Result<String> {
             path.display()
         );
     }
-    const SCRIPT: &str = "const {pathToFileURL} = require('url');\
+    const SCRIPT: &str =
+        "for (const k of ['log', 'info', 'debug', 'warn']) console[k] = console.error;\
+        const {pathToFileURL} = require('url');\
         import(pathToFileURL(process.argv[1]).href).then(m => {\
           const c = (m.default && m.default.default) || m.default || m;\
-          process.stdout.write(JSON.stringify(c));\
+          process.stdout.write('\\n' + process.argv[2] + JSON.stringify(c) + '\\n');\
         }).catch(e => { console.error(String(e && e.message || e)); process.exit(1); });";
-    Cmd::new("node")
+    let deadline = eval_deadline();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let out = Cmd::new("node")
         .arg("-e")
         .arg(SCRIPT)
         .arg(path)
-        .output()
-        .with_context(|| format!("could not evaluate {}", path.display()))
+        .arg(SENTINEL)
+        .cwd(dir)
+        .deadline(deadline)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.timed_out() => bail!(
+            "{} did not finish within {}s: a session config must export its settings without waiting (set DEV_PRISM_CONFIG_TIMEOUT to allow longer)",
+            path.display(),
+            deadline.as_secs_f64().round()
+        ),
+        Err(e) if e.interrupted() => return Err(crate::interrupt::error("interrupted")),
+        Err(e) if e.exit_code.is_some() => {
+            let why = e
+                .stderr
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or("node failed")
+                .to_string();
+            bail!("could not evaluate {}: {why}", path.display());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match out.rsplit_once(SENTINEL) {
+        Some((_, json)) => Ok(json.trim().to_string()),
+        None => bail!(
+            "{} did not produce a config: its default export never resolved",
+            path.display()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +372,34 @@ mod tests {
             assert!(err.contains("without `..`"), "{bad}: {err}");
         }
         assert!(parse(r#"{"envFiles": [".env", "apps/web/.env.local"]}"#, p()).is_ok());
+    }
+
+    #[test]
+    fn names_and_variable_keys_are_checked() {
+        for bad in [
+            r#"{"appEnv": {"web": {"A\nB": "1"}}}"#,
+            r#"{"appEnv": {"web": {"1A": "1"}}}"#,
+            r#"{"appEnv": {"web": {"A-B": "1"}}}"#,
+        ] {
+            let err = parse(bad, p()).unwrap_err().to_string();
+            assert!(err.contains("not a variable name"), "{bad}: {err}");
+        }
+        for bad in [
+            r#"{"projectName": "../x"}"#,
+            r#"{"projectName": ""}"#,
+            r#"{"overrideFile": "a/b.yml"}"#,
+            r#"{"envFile": ".."}"#,
+        ] {
+            let err = parse(bad, p()).unwrap_err().to_string();
+            assert!(err.contains("must be a name"), "{bad}: {err}");
+        }
+        let (c, _) = parse(
+            r#"{"appEnv": {"web": {"_A1": "x"}}, "overrideFile": "dp.yml"}"#,
+            p(),
+        )
+        .unwrap();
+        assert_eq!(c.override_file(), "dp.yml");
+        assert_eq!(c.env_file(), ".env.session");
     }
 
     #[test]

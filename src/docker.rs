@@ -3,16 +3,24 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::inspect::{self, Container};
-use crate::process::{Cmd, CmdError};
+use crate::process::{Cmd, CmdError, Failure};
 use crate::session::label;
 
 /// Oldest Compose that understands `!override`.
 pub const MIN_COMPOSE: (u32, u32, u32) = (2, 24, 4);
 
+/// How long a question to the engine (ps, inspect, version, ls) may take:
+/// `DEV_PRISM_DOCKER_TIMEOUT` seconds, default 15.
+pub fn query_deadline() -> Duration {
+    crate::process::seconds_from_env("DEV_PRISM_DOCKER_TIMEOUT", 15)
+}
+
+/// A docker CLI call with the query deadline.
 pub fn docker() -> Cmd {
-    Cmd::new("docker")
+    Cmd::new("docker").deadline(query_deadline())
 }
 
 /// A compose project as dev-prism runs it: explicit files, name and profiles,
@@ -27,8 +35,37 @@ pub struct ComposeProject {
 }
 
 impl ComposeProject {
+    /// The compose project of a session: its files when they all still
+    /// exist, else the project name alone (enough for start/stop/logs/down).
+    pub fn for_session(id: &crate::session::Identity) -> ComposeProject {
+        let files_ok = !id.compose_files.is_empty() && id.compose_files.iter().all(|f| f.is_file());
+        let project = ComposeProject {
+            dir: id.working_dir.clone(),
+            name: id.project_name.clone(),
+            files: id.compose_files.clone(),
+            profiles: id.profiles.clone(),
+        };
+        if files_ok && id.working_dir.is_dir() {
+            project
+        } else {
+            project.by_name()
+        }
+    }
+
+    /// The same project addressed by name alone (Compose finds its
+    /// containers, networks and volumes by label).
+    pub fn by_name(&self) -> ComposeProject {
+        ComposeProject {
+            dir: std::env::temp_dir(),
+            name: self.name.clone(),
+            files: Vec::new(),
+            profiles: self.profiles.clone(),
+        }
+    }
+
     pub fn cmd(&self) -> Cmd {
-        let mut cmd = docker()
+        let mut cmd = Cmd::new("docker")
+            .deadline(Duration::from_secs(180))
             .cwd(&self.dir)
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")
@@ -49,19 +86,26 @@ impl ComposeProject {
 
     /// `docker compose config --format json`: the resolved model.
     pub fn config_json(&self) -> Result<String, CmdError> {
-        self.cmd().args(["config", "--format", "json"]).output()
+        self.cmd()
+            .args(["config", "--format", "json"])
+            .deadline(Duration::from_secs(60))
+            .output()
     }
 
     /// `up -d`: progress goes to stderr.
     /// `up -d`, stopped after `deadline` (it blocks while dependencies with
     /// `condition: service_healthy` start) or on Ctrl-C. `Ok(false)` when it
     /// was stopped before it finished.
-    pub fn up(&self, build: bool, deadline: std::time::Duration) -> Result<bool, CmdError> {
-        let mut cmd = self.cmd().args(["up", "--detach"]);
+    pub fn up(&self, build: bool, deadline: Duration) -> Result<bool, CmdError> {
+        let mut cmd = self.cmd().args(["up", "--detach"]).deadline(deadline);
         if build {
             cmd = cmd.arg("--build");
         }
-        cmd.output_within(deadline).map(|out| out.is_some())
+        match cmd.output() {
+            Ok(_) => Ok(true),
+            Err(e) if e.timed_out() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// `down -v --remove-orphans`: containers, networks and volumes.
@@ -113,6 +157,20 @@ pub fn project_containers(project: &str) -> Result<Vec<Container>> {
     inspect(&ids)
 }
 
+/// Remove containers by id, with their anonymous volumes (`rm -f -v`).
+pub fn remove_containers(ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    docker()
+        .args(["rm", "--force", "--volumes"])
+        .args(ids)
+        .deadline(Duration::from_secs(120))
+        .output()
+        .map_err(engine_error)?;
+    Ok(())
+}
+
 /// The last lines of a container's log (stdout and stderr).
 pub fn log_tail(id: &str, lines: usize) -> String {
     match docker()
@@ -125,18 +183,58 @@ pub fn log_tail(id: &str, lines: usize) -> String {
     }
 }
 
-/// Turn "cannot connect" into a message that says what to do.
+/// The engine endpoint the docker CLI talks to, for messages.
+pub fn endpoint() -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(host) = var("DOCKER_HOST") {
+        return host;
+    }
+    match var("DOCKER_CONTEXT") {
+        Some(ctx) if ctx != "default" => format!("of docker context `{ctx}`"),
+        _ => "unix:///var/run/docker.sock".to_string(),
+    }
+}
+
+/// Turn "cannot connect" and "did not answer" into a message that names
+/// the engine and says what to do.
 pub fn engine_error(e: CmdError) -> anyhow::Error {
-    if e.stderr.contains("Cannot connect to the Docker daemon")
-        || e.stderr.contains("error during connect")
-        || e.stderr.contains("connect: connection refused")
-    {
-        anyhow::anyhow!(
+    if let Failure::TimedOut(d) = e.failure {
+        let what = e
+            .command_line
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return anyhow::anyhow!(
+            "the Docker engine at {} did not answer within {}s (`{what}`): check that it is running and responsive (`docker info`)",
+            endpoint(),
+            d.as_secs_f64().round()
+        );
+    }
+    let connect = e.stderr.lines().find(|l| {
+        l.contains("Cannot connect to the Docker daemon")
+            || l.contains("error during connect")
+            || l.contains("connect: connection refused")
+            || l.contains("connect: no such file or directory")
+    });
+    match connect {
+        Some(line) => anyhow::anyhow!(
             "the Docker engine is not reachable ({}): start it (e.g. `sudo systemctl start docker`, or open Docker Desktop) and try again",
-            e.stderr.lines().next().unwrap_or("").trim()
-        )
-    } else {
-        e.into()
+            line.trim()
+        ),
+        None => e.into(),
+    }
+}
+
+/// A failed compose call: when Compose itself is missing, v1 or too old
+/// (checked only now, to keep the common path fast), say that instead.
+pub fn compose_failure(e: CmdError) -> anyhow::Error {
+    if e.interrupted() {
+        return crate::interrupt::error("interrupted");
+    }
+    match require_compose() {
+        Err(version) => version,
+        Ok(_) => engine_error(e),
     }
 }
 
@@ -155,8 +253,9 @@ pub fn parse_compose_version(s: &str) -> Option<(u32, u32, u32)> {
 /// The installed Compose version; an error saying what to install when it is
 /// missing, v1 or older than 2.24.4.
 pub fn require_compose() -> Result<(u32, u32, u32)> {
-    let out = docker()
+    let out = Cmd::new("docker")
         .args(["compose", "version", "--short"])
+        .deadline(Duration::from_secs(30))
         .output_any();
     let out = out.map_err(anyhow::Error::from)?;
     if !out.status.success() {

@@ -72,6 +72,16 @@ pub fn sessions_dir(main_root: &Path, configured: Option<&str>, project: &str) -
     }
 }
 
+/// `base/rel`, or `base` itself when `rel` is empty (`Path::join("")` would
+/// add a trailing slash).
+pub fn join(base: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    }
+}
+
 /// Lexically clean a path (`a/./b/../c` -> `a/c`) without touching the disk.
 pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;

@@ -13,11 +13,17 @@ mod git;
 mod inspect;
 mod interrupt;
 mod layout;
+mod lock;
 mod output;
+mod ownership;
 mod process;
 mod ready;
+mod safefs;
 mod safety;
 mod session;
+mod setup;
+mod teardown;
+mod workspace;
 
 use clap::Parser;
 
@@ -25,18 +31,24 @@ fn main() {
     let cli = cli::Cli::parse();
     process::set_verbose(cli.verbose);
     output::init(cli.color, cli.quiet);
+    interrupt::install();
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
             report(&e);
-            1
+            interrupt::exit_code(&e)
         }
     };
     std::process::exit(code);
 }
 
-/// One `error:` line (plus an indented block of the failing command's stderr).
+/// One `error:` line (plus an indented block of the failing command's
+/// stderr). A signal that simply ended a command (Ctrl-C on `logs`) prints
+/// nothing.
 fn report(e: &anyhow::Error) {
+    if e.to_string().is_empty() {
+        return;
+    }
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();

@@ -1,17 +1,8 @@
-//! Nothing is lost: what removing a session worktree or deleting its branch
-//! would throw away, decided from git before `destroy` or `prune` touches
-//! anything. The decisions and messages are pure; `assess` and
-//! `branch_commits` ask git.
+//! Nothing is lost: the pure decisions of "what would removing this
+//! worktree or deleting this branch throw away", and their messages. The
+//! teardown plan (`teardown`) asks git and calls these.
 
-use anyhow::Result;
-use std::path::{Path, PathBuf};
-
-use crate::git;
-use crate::session;
-
-/// File names dev-prism writes into a session (the override file, the
-/// session env file and every `appEnv` env file): never "work".
-pub const GENERATED: [&str; 2] = [session::OVERRIDE_FILE, session::ENV_FILE];
+use std::path::Path;
 
 /// One entry of `git status --porcelain -z`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,18 +16,6 @@ pub struct StatusEntry {
 impl StatusEntry {
     pub fn untracked(&self) -> bool {
         self.code == "??"
-    }
-
-    /// A gitignored file or directory (`--ignored=matching`).
-    pub fn ignored(&self) -> bool {
-        self.code == "!!"
-    }
-
-    /// A file dev-prism generated (matched by file name, at any depth, so
-    /// `appEnv` files and sessions in a subdirectory count too).
-    pub fn generated(&self) -> bool {
-        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
-        GENERATED.contains(&name)
     }
 }
 
@@ -61,17 +40,13 @@ pub fn parse_status(text: &str) -> Vec<StatusEntry> {
     out
 }
 
-/// The entries that are the user's work, as git sees it: changes and
-/// untracked files, except dev-prism's generated files and the files it
-/// copied there (`copied`: the config's `envFiles`, relative to the worktree
-/// top). Gitignored files are not work by git's own definition (build output,
-/// dependencies, caches): counting them would make nearly every session need
-/// `--force`, which also switches off the branch protection.
-pub fn work<'a>(entries: &'a [StatusEntry], copied: &[String]) -> Vec<&'a StatusEntry> {
+/// The entries that are the user's work: every change and untracked file
+/// git reports (gitignored files are not listed), except untracked files
+/// `ours` says dev-prism wrote and still owns.
+pub fn work(entries: &[StatusEntry], ours: impl Fn(&str) -> bool) -> Vec<&StatusEntry> {
     entries
         .iter()
-        .filter(|e| !e.generated() && !e.ignored())
-        .filter(|e| !copied.contains(&e.path))
+        .filter(|e| !(e.untracked() && ours(&e.path)))
         .collect()
 }
 
@@ -89,28 +64,28 @@ pub fn git_path(path: &Path) -> String {
 /// What removing a worktree would lose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Risk {
-    /// Uncommitted or untracked files (generated files left out).
+    /// Uncommitted or untracked files (dev-prism's own left out).
     pub files: Vec<String>,
     /// Commits of a detached HEAD that no branch contains.
     pub detached_commits: usize,
+    /// Checked-out submodules (their own work is not visible to the status).
+    pub submodules: Vec<String>,
 }
 
 impl Risk {
     pub fn is_safe(&self) -> bool {
-        self.files.is_empty() && self.detached_commits == 0
+        self.files.is_empty() && self.detached_commits == 0 && self.submodules.is_empty()
     }
 
     /// `3 uncommitted or untracked files (a.txt, b.txt, …)`, and/or the
-    /// detached commits.
+    /// detached commits, and/or the submodules.
     pub fn reason(&self) -> String {
         let mut parts = Vec::new();
         if !self.files.is_empty() {
-            let shown: Vec<&str> = self.files.iter().take(3).map(String::as_str).collect();
-            let more = if self.files.len() > 3 { ", …" } else { "" };
             parts.push(format!(
-                "{} ({}{more})",
+                "{} ({})",
                 count(self.files.len(), "uncommitted or untracked file"),
-                shown.join(", ")
+                first_three(&self.files)
             ));
         }
         if self.detached_commits > 0 {
@@ -119,22 +94,38 @@ impl Risk {
                 count(self.detached_commits, "commit")
             ));
         }
+        if !self.submodules.is_empty() {
+            parts.push(format!(
+                "{} checked out ({})",
+                count(self.submodules.len(), "submodule"),
+                first_three(&self.submodules)
+            ));
+        }
         parts.join(" and ")
     }
+}
+
+fn first_three(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(3).map(String::as_str).collect();
+    let more = if items.len() > 3 { ", …" } else { "" };
+    format!("{}{more}", shown.join(", "))
 }
 
 /// The one-line refusal: what would be lost and how to go on. `verb` is the
 /// command (`destroy`, `prune`).
 pub fn refusal(dir: &Path, risk: &Risk, verb: &str) -> String {
-    let (it, they) = if risk.files.len() + risk.detached_commits == 1 {
+    let n = risk.files.len() + risk.detached_commits + risk.submodules.len();
+    let (it, they) = if n == 1 {
         ("it", "it")
     } else {
         ("them", "they")
     };
-    let what = if risk.files.is_empty() {
+    let what = if !risk.files.is_empty() {
+        format!("commit or stash {it}")
+    } else if risk.detached_commits > 0 {
         format!("put {it} on a branch")
     } else {
-        format!("commit or stash {it}")
+        format!("commit and push in {it}")
     };
     format!(
         "{} has {}: {what}, or pass --force to {verb} anyway ({they} will be lost)",
@@ -151,8 +142,9 @@ pub fn kept_branch(branch: &str, commits: usize, verb: &str) -> String {
         ("are", "they")
     };
     format!(
-        "kept branch `{branch}`: {} {verb_be} on no other branch and not pushed to its upstream; merge or push {pronoun}, or delete the branch with `git branch -D {branch}` (or {verb} with --force)",
-        count(commits, "commit")
+        "kept branch `{branch}`: {} {verb_be} on no other branch and not pushed to its upstream; merge or push {pronoun}, or delete the branch with `git branch -D {}` (or {verb} with --force)",
+        count(commits, "commit"),
+        crate::process::shell_quote(branch)
     )
 }
 
@@ -163,43 +155,6 @@ pub fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-/// A worktree dev-prism may remove, as git lists it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The main worktree root (where git commands run).
-    pub repo_dir: PathBuf,
-    /// The worktree top.
-    pub path: PathBuf,
-    /// Its HEAD commit and checked-out branch (`None`: detached).
-    pub head: Option<String>,
-    pub branch: Option<String>,
-    /// Files dev-prism copied into the worktree (the config's `envFiles`),
-    /// relative to its top: gitignored, but not the user's work.
-    pub copied: Vec<String>,
-}
-
-/// Ask git what removing the worktree would lose.
-pub fn assess(t: &Target) -> Result<Risk> {
-    let entries = parse_status(&git::status_porcelain_ignored(&t.path)?);
-    let files = work(&entries, &t.copied)
-        .into_iter()
-        .map(|e| e.path.clone())
-        .collect();
-    let detached_commits = match (&t.branch, &t.head) {
-        (None, Some(head)) => git::unique_commits(&t.repo_dir, head, None)?,
-        _ => 0,
-    };
-    Ok(Risk {
-        files,
-        detached_commits,
-    })
-}
-
-/// Commits of `branch` that deleting it would lose.
-pub fn branch_commits(repo_dir: &Path, branch: &str) -> Result<usize> {
-    git::unique_commits(repo_dir, &format!("refs/heads/{branch}"), Some(branch))
 }
 
 #[cfg(test)]
@@ -228,29 +183,16 @@ mod tests {
     }
 
     #[test]
-    fn generated_files_are_not_work() {
+    fn files_dev_prism_owns_are_not_work() {
         let e = parse_status(
-            "?? docker-compose.session.yml\0?? .env.session\0?? apps/web/.env.session\0?? sub/docker-compose.session.yml\0?? .env.session.bak\0?? my.env.session\0",
+            "?? .env.session\0?? notes/.env.session\0 M .env.session.tracked\0?? todo.txt\0",
         );
-        let work: Vec<&str> = work(&e, &[]).iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(work, vec![".env.session.bak", "my.env.session"]);
-    }
-
-    #[test]
-    fn work_is_changes_and_untracked_files_not_ignored_generated_or_copied() {
-        let e = parse_status(
-            "!! .env\0!! notes.local\0!! node_modules/\0!! sub/docker-compose.session.yml\0?? apps/web/.env.session\0?? .env\0?? todo.txt\0 M src/main.rs\0",
+        let ours = |p: &str| p == ".env.session";
+        let work: Vec<&str> = work(&e, ours).iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            work,
+            vec!["notes/.env.session", ".env.session.tracked", "todo.txt"]
         );
-        assert!(e[0].ignored() && e[2].ignored() && !e[5].ignored());
-        let copied = vec![".env".to_string()];
-        let work: Vec<&str> = work(&e, &copied).iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(work, vec!["todo.txt", "src/main.rs"]);
-        // without the copy exemption, an untracked `.env` is work
-        let all: Vec<&str> = super::work(&e, &[])
-            .iter()
-            .map(|e| e.path.as_str())
-            .collect();
-        assert_eq!(all, vec![".env", "todo.txt", "src/main.rs"]);
     }
 
     #[test]
@@ -266,7 +208,7 @@ mod tests {
         assert!(safe.is_safe());
         let one = Risk {
             files: vec!["notes.txt".into()],
-            detached_commits: 0,
+            ..Risk::default()
         };
         assert_eq!(
             refusal(Path::new("/s/session-x"), &one, "destroy"),
@@ -275,6 +217,7 @@ mod tests {
         let many = Risk {
             files: vec!["a".into(), "b".into(), "c".into(), "d".into()],
             detached_commits: 2,
+            ..Risk::default()
         };
         assert!(!many.is_safe());
         assert_eq!(
@@ -282,8 +225,8 @@ mod tests {
             "/s/x has 4 uncommitted or untracked files (a, b, c, …) and 2 commits on a detached HEAD that no branch contains: commit or stash them, or pass --force to prune anyway (they will be lost)"
         );
         let detached = Risk {
-            files: Vec::new(),
             detached_commits: 1,
+            ..Risk::default()
         };
         assert!(refusal(Path::new("/x"), &detached, "destroy")
             .contains("1 commit on a detached HEAD that no branch contains: put it on a branch"));
@@ -296,5 +239,18 @@ mod tests {
             "kept branch `session/1`: 1 commit is on no other branch and not pushed to its upstream; merge or push it, or delete the branch with `git branch -D session/1` (or destroy with --force)"
         );
         assert!(kept_branch("b", 3, "prune").contains("3 commits are on no other branch"));
+        assert!(kept_branch("feat/$x", 1, "destroy").contains("`git branch -D 'feat/$x'`"));
+    }
+
+    #[test]
+    fn submodules_are_a_risk() {
+        let r = Risk {
+            submodules: vec!["vendor/lib".into()],
+            ..Risk::default()
+        };
+        assert!(!r.is_safe());
+        assert!(refusal(Path::new("/s/x"), &r, "destroy").contains(
+            "1 submodule checked out (vendor/lib): commit and push in it, or pass --force"
+        ));
     }
 }

@@ -25,6 +25,13 @@ pub mod label {
     pub const GIT_DIR: &str = "dev-prism.git_dir";
     /// Comma list of the services the session started (to notice removed ones).
     pub const SERVICES: &str = "dev-prism.services";
+    /// Name of the session env file when it is not `.env.session`.
+    pub const ENV_FILE: &str = "dev-prism.env_file";
+    /// JSON of the config's `appEnv` (templates), so commands that do not
+    /// run repository code can heal and remove the appEnv files.
+    pub const APP_ENV: &str = "dev-prism.app_env";
+    /// JSON list of the config's `envFiles` (their `DATABASE_URL` is healed).
+    pub const ENV_FILES: &str = "dev-prism.env_files";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -55,6 +62,12 @@ pub struct Identity {
     pub compose_files: Vec<PathBuf>,
     /// Services the session started; empty for sessions of older tools.
     pub services: Vec<String>,
+    /// Name of the session env file (`.env.session` unless configured).
+    pub env_file: String,
+    /// The config's `appEnv` at create time: `{dir: {VAR: template}}`.
+    pub app_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// The config's `envFiles` at create time.
+    pub env_files: Vec<String>,
 }
 
 impl Identity {
@@ -90,6 +103,21 @@ impl Identity {
             ),
             (label::SERVICES, self.services.join(",")),
         ];
+        if self.env_file != ENV_FILE {
+            labels.push((label::ENV_FILE, self.env_file.clone()));
+        }
+        if !self.app_env.is_empty() {
+            labels.push((
+                label::APP_ENV,
+                serde_json::to_string(&self.app_env).unwrap_or_default(),
+            ));
+        }
+        if !self.env_files.is_empty() {
+            labels.push((
+                label::ENV_FILES,
+                serde_json::to_string(&self.env_files).unwrap_or_default(),
+            ));
+        }
         if let Some(port) = internal_port {
             labels.insert(5, (label::INTERNAL_PORT, port.to_string()));
         }
@@ -206,6 +234,13 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
             .unwrap_or_default(),
         compose_files: compose_files.into_iter().map(PathBuf::from).collect(),
         services: split_list(get(label::SERVICES)),
+        env_file: get(label::ENV_FILE).unwrap_or_else(|| ENV_FILE.to_string()),
+        app_env: get(label::APP_ENV)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+        env_files: get(label::ENV_FILES)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -780,6 +815,17 @@ mod tests {
             created_at: "2026-11-21T12:00:00Z".into(),
             compose_files: vec![PathBuf::from("/tmp/a, \"b\" #c=ü/compose.yaml")],
             services: vec!["db".into(), "web".into()],
+            env_file: ".env.dev-prism".into(),
+            app_env: [(
+                "apps/web".to_string(),
+                [(
+                    "API_URL".to_string(),
+                    "http://localhost:${API_PORT}".to_string(),
+                )]
+                .into(),
+            )]
+            .into(),
+            env_files: vec![".env".into()],
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

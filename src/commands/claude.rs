@@ -8,9 +8,9 @@ use std::path::Path;
 
 use super::Ctx;
 use crate::cli::ClaudeArgs;
-use crate::envfile;
 use crate::git;
 use crate::output;
+use crate::safefs;
 
 pub const SKILL_PATH: &str = ".claude/skills/dev-prism/SKILL.md";
 pub const CLAUDE_MD: &str = "CLAUDE.md";
@@ -170,6 +170,34 @@ pub fn run(ctx: &Ctx, args: ClaudeArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Write a file of the repository (`rel` below `root`) through the
+/// safe-write rules. A symlinked `CLAUDE.md -> AGENTS.md` is written
+/// through, but only to a regular file inside the repository.
+fn write(root: &Path, rel: &str, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let rel = Path::new(rel);
+    safefs::check_dirs(root, rel)?;
+    let mut path = root.join(rel);
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let target = std::fs::canonicalize(&path)
+            .with_context(|| format!("could not follow the symlink {}", path.display()))?;
+        let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        if !target.starts_with(&real_root) || !target.is_file() {
+            bail!(
+                "{} is a symlink to {}, outside the repository or not a file: not written",
+                path.display(),
+                target.display()
+            );
+        }
+        path = target;
+    }
+    let mode = std::fs::symlink_metadata(&path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    safefs::create_dirs(root, rel)?;
+    safefs::write_file(&path, text.as_bytes(), mode)
+}
+
 fn install_skill(root: &Path, force: bool) -> Result<()> {
     let path = root.join(SKILL_PATH);
     if path.exists() {
@@ -186,7 +214,7 @@ fn install_skill(root: &Path, force: bool) -> Result<()> {
             return Ok(());
         }
     }
-    write(&path, SKILL)?;
+    write(root, SKILL_PATH, SKILL)?;
     output::progress(&format!("Wrote {}", path.display()));
     Ok(())
 }
@@ -203,7 +231,7 @@ fn install_section(root: &Path, force: bool) -> Result<()> {
         };
     match update_claude_md(existing.as_deref(), SECTION, force)? {
         Update::Write(text) => {
-            write(&path, &text)?;
+            write(root, CLAUDE_MD, &text)?;
             let what = if existing.is_none() {
                 "Wrote"
             } else {
@@ -225,14 +253,6 @@ fn install_section(root: &Path, force: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    envfile::write_atomically(path, text)
 }
 
 #[cfg(test)]

@@ -77,19 +77,10 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     }
     let repo = git::discover(&ctx.cwd).ok().flatten();
     let root = super::config_root(repo.as_ref(), &ctx.cwd);
-    let js = config::CONFIG_FILES[1..]
-        .iter()
-        .any(|n| root.join(n).is_file())
-        && !root.join(config::CONFIG_FILES[0]).is_file();
-    if js {
-        match Cmd::new("node").arg("--version").output() {
-            Ok(v) => r.line(true, true, "node (for session.config.mjs)", v.trim()),
-            Err(e) => r.line(false, true, "node (for session.config.mjs)", &e.to_string()),
-        }
-    }
-    let loaded = config::load(&root);
-    let config = match loaded {
-        Ok(l) => {
+    // A `.mjs`/`.js` config is repository code: doctor never runs it (a
+    // fresh clone must be safe to inspect); create and start do.
+    let config = match config::load_without_code(&root) {
+        Ok(Ok(l)) => {
             let detail = match &l.path {
                 Some(p) => p.display().to_string(),
                 None => "no session.config.json (defaults)".to_string(),
@@ -99,6 +90,21 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
                 output::warn(w);
             }
             Some(l.config)
+        }
+        Ok(Err(script)) => {
+            r.line(
+                false,
+                false,
+                "config",
+                &format!(
+                    "{} is not evaluated by doctor (it is code from the repository; create and start run it with node); checking with the defaults",
+                    script.display()
+                ),
+            );
+            if let Err(e) = Cmd::new("node").arg("--version").output() {
+                r.line(false, true, "node (for session.config.mjs)", &e.to_string());
+            }
+            Some(config::Config::default())
         }
         Err(e) => {
             r.line(false, true, "config", &format!("{e:#}"));

@@ -8,7 +8,7 @@ use crate::cli::{EnvArgs, WithEnvArgs};
 use crate::docker;
 use crate::envfile;
 use crate::output;
-use crate::process::Cmd;
+use crate::process::{Cmd, Failure};
 use crate::session::{Session, Status};
 
 /// The session of `dir` with its env file refreshed; errors when it is stopped.
@@ -47,25 +47,28 @@ pub fn run_with_env(ctx: &Ctx, args: WithEnvArgs) -> Result<i32> {
         .command
         .split_first()
         .ok_or_else(|| anyhow::anyhow!("no command given: dev-prism with-env -- CMD..."))?;
-    let mut cmd = Cmd::new(program).args(rest);
+    // The command stays in the terminal's foreground; signals sent to
+    // dev-prism alone (SIGTERM, SIGHUP) are passed on to it, and dev-prism
+    // exits with its code.
+    let mut cmd = Cmd::new(program).args(rest).no_deadline().foreground();
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
     match cmd.status_any() {
-        Ok(status) => Ok(exit_code(status)),
-        // Like a shell: 127 for a command that is not there.
+        Ok(status) => Ok(crate::process::exit_code(status)),
+        // Like a shell: 127 for a command that is not there, 126 for one
+        // that cannot be run.
         Err(e) if e.not_found => {
             eprintln!("{} {e}", output::red("error:"));
             Ok(127)
         }
+        Err(e) if matches!(&e.failure, Failure::Spawn(why) if why.contains("ermission denied")) => {
+            eprintln!(
+                "{} cannot run `{program}`: permission denied (is it executable?)",
+                output::red("error:")
+            );
+            Ok(126)
+        }
         Err(e) => Err(e.into()),
     }
-}
-
-/// The exit code to pass on: the child's, or 128+signal when it was killed.
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(1))
 }

@@ -1,6 +1,6 @@
 //! `start`, `stop`, `stop-all` and `logs`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
 use super::Ctx;
@@ -8,31 +8,17 @@ use crate::cli::{DirArgs, LogsArgs, ScopeArgs};
 use crate::docker::{self, ComposeProject};
 use crate::output;
 use crate::ready;
-use crate::session::{self, group_sessions, service_of, Session, Status};
+use crate::session::{group_sessions, service_of, Session, Status};
 
-/// The session's compose project: its files when they all still exist, else
-/// the project name alone (enough for start/stop/logs/down).
+/// The session's compose project (its files when they all still exist).
 pub fn project_of(s: &Session) -> ComposeProject {
-    let files_ok = !s.id.compose_files.is_empty() && s.id.compose_files.iter().all(|f| f.is_file());
-    ComposeProject {
-        dir: if files_ok && s.id.working_dir.is_dir() {
-            s.id.working_dir.clone()
-        } else {
-            std::env::temp_dir()
-        },
-        name: s.id.project_name.clone(),
-        files: if files_ok {
-            s.id.compose_files.clone()
-        } else {
-            Vec::new()
-        },
-        profiles: s.id.profiles.clone(),
-    }
+    ComposeProject::for_session(&s.id)
 }
 
 pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
+    let _lock = lock_or_explain(&s, "start")?;
     let was_running = s.status() == Status::Running;
     let project = project_of(&s);
     if !was_running {
@@ -57,9 +43,6 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
         .find(|n| n.id.working_dir == s.id.working_dir)
         .unwrap_or(s);
     super::refresh_env_file(&s)?;
-    if s.id.working_dir.is_dir() {
-        super::session_files::write_app_env(&s)?;
-    }
     if was_running && s.containers.len() == before {
         output::progress(&format!(
             "Session in {} is already running.",
@@ -90,8 +73,24 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
 pub fn run_stop(ctx: &Ctx, args: DirArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
+    let _lock = lock_or_explain(&s, "stop")?;
     stop(&s)?;
     Ok(0)
+}
+
+/// The session's lock, or an error naming who holds it (a create or
+/// destroy of the same session must not run at the same time).
+fn lock_or_explain(s: &Session, what: &str) -> Result<crate::lock::Lock> {
+    let path = crate::lock::session_path(&s.id.working_dir)?;
+    crate::lock::acquire(&path, what, crate::lock::Wait::Up(Duration::from_secs(10)))?.with_context(
+        || {
+            format!(
+                "another dev-prism ({}) is working on the session in {}: try again when it is done",
+                crate::lock::describe(&path),
+                s.id.working_dir.display()
+            )
+        },
+    )
 }
 
 fn stop(s: &Session) -> Result<()> {
@@ -102,11 +101,9 @@ fn stop(s: &Session) -> Result<()> {
         .output()
         .map_err(docker::engine_error)?;
     // Its ports are released: the files would only mislead.
-    let env = s.id.working_dir.join(session::ENV_FILE);
-    if env.is_file() {
-        std::fs::remove_file(&env)?;
+    if s.id.working_dir.is_dir() {
+        super::session_files::remove_env_files(&s.id)?;
     }
-    super::session_files::remove_app_env_files(s)?;
     Ok(())
 }
 
@@ -124,6 +121,7 @@ pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
         return Ok(0);
     }
     for s in running {
+        let _lock = lock_or_explain(s, "stop")?;
         stop(s)?;
     }
     Ok(0)
@@ -176,10 +174,11 @@ pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
     if !args.no_follow {
         cmd = cmd.arg("--follow");
     }
-    cmd = cmd.arg("--").args(&args.services);
-    crate::interrupt::install();
-    match cmd.run_until_interrupted()? {
-        Some(status) => Ok(super::env::exit_code(status)),
-        None => Ok(0), // Ctrl-C ends following; the services keep running
+    cmd = cmd.arg("--").args(&args.services).no_deadline();
+    match cmd.status_any() {
+        Ok(status) => Ok(crate::process::exit_code(status)),
+        // Ctrl-C ends following; the services keep running.
+        Err(e) if e.interrupted() => Err(crate::interrupt::error("")),
+        Err(e) => Err(e.into()),
     }
 }

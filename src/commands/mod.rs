@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
 use crate::docker;
-use crate::envfile;
 use crate::git;
-use crate::session::{self, group_sessions, Session};
+use crate::ownership::{self, Marker};
+use crate::session::{self, group_sessions, Identity, Session};
 
 pub mod claude;
 pub mod create;
@@ -30,6 +30,9 @@ pub struct Ctx {
 /// Run the parsed command; the exit code on success.
 pub fn run(cli: Cli) -> Result<i32> {
     let cwd = match &cli.chdir {
+        Some(dir) if !dir.is_dir() && dir.exists() => {
+            bail!("cannot use -C {}: it is not a directory", dir.display())
+        }
         Some(dir) => std::fs::canonicalize(dir)
             .map_err(|e| anyhow::anyhow!("cannot use -C {}: {e}", dir.display()))?,
         None => std::env::current_dir()
@@ -98,7 +101,9 @@ pub fn resolve_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<PathBuf> {
 
 /// Sessions in scope: the repository's (a session whose working dir is one
 /// of its worktrees or inside one), or every session with `global` or when
-/// `dir` is not in a repository. One `docker ps` + one `docker inspect`.
+/// `dir` is not in a repository. One `docker ps` + one `docker inspect`;
+/// for the repository, also the worktrees dev-prism made whose containers
+/// are gone (found by their record in git's admin dir, no extra process).
 pub fn sessions_in_scope(dir: &Path, global: bool) -> Result<(Vec<Session>, bool)> {
     let all = group_sessions(docker::managed_containers()?);
     if global {
@@ -111,11 +116,93 @@ pub fn sessions_in_scope(dir: &Path, global: bool) -> Result<(Vec<Session>, bool
         .into_iter()
         .map(|w| w.path)
         .collect();
-    let mine = all
+    let mut mine: Vec<Session> = all
         .into_iter()
         .filter(|s| worktrees.iter().any(|w| s.id.working_dir.starts_with(w)))
         .collect();
+    let admins = ownership::admins(&repo.common_dir);
+    for s in &mine {
+        migrate(&admins, s);
+    }
+    for a in &admins {
+        let Some(m) = &a.marker else { continue };
+        if a.being_created()
+            || mine
+                .iter()
+                .any(|s| s.id.working_dir.starts_with(&a.worktree))
+        {
+            continue;
+        }
+        mine.push(Session {
+            id: identity_of_marker(m, &repo.common_dir),
+            containers: Vec::new(),
+        });
+    }
+    mine.sort_by(|a, b| a.id.working_dir.cmp(&b.id.working_dir));
     Ok((mine, false))
+}
+
+/// A session that has only its record left (its containers are gone).
+pub fn identity_of_marker(m: &Marker, common_dir: &Path) -> Identity {
+    Identity {
+        working_dir: m.session_dir.clone(),
+        project_name: m.project.clone(),
+        branch: m.branch.clone(),
+        worktree: true,
+        branch_created: m.branch_created,
+        git_dir: Some(common_dir.to_path_buf()),
+        mode: "docker".into(),
+        profiles: Vec::new(),
+        created_at: m.created_at.clone(),
+        compose_files: Vec::new(),
+        services: Vec::new(),
+        env_file: session::ENV_FILE.into(),
+        app_env: Default::default(),
+        env_files: Vec::new(),
+    }
+}
+
+/// A worktree session of the first release has no record: write one from
+/// its labels (trusted: they were set when the session was made), so the
+/// rest of dev-prism can rely on it.
+pub fn migrate(admins: &[ownership::Admin], s: &Session) {
+    if !s.id.worktree || s.containers.is_empty() {
+        return;
+    }
+    let Some(admin) = admins
+        .iter()
+        .filter(|a| s.id.working_dir.starts_with(&a.worktree))
+        .max_by_key(|a| a.worktree.as_os_str().len())
+    else {
+        return;
+    };
+    if admin.ours() {
+        return;
+    }
+    let marker = Marker {
+        version: 1,
+        state: ownership::State::Ready,
+        creator: ownership::Creator {
+            pid: 0,
+            start: None,
+            host: String::new(),
+        },
+        session_dir: s.id.working_dir.clone(),
+        project: s.id.project_name.clone(),
+        branch: s.id.branch.clone().filter(|b| !b.is_empty()),
+        branch_created: s.id.branch_created,
+        base: None,
+        created_at: s.id.created_at.clone(),
+        sessions_dir: None,
+        files: Vec::new(),
+        migrated: true,
+    };
+    if let Err(e) = admin.write_marker(&marker) {
+        crate::output::warn(&format!(
+            "could not record {} as a dev-prism worktree: {e:#}",
+            admin.worktree.display()
+        ));
+    }
 }
 
 /// The session whose working dir is `dir` or its nearest ancestor.
@@ -126,29 +213,46 @@ pub fn session_at(sessions: Vec<Session>, dir: &Path) -> Option<Session> {
         .max_by_key(|s| s.id.working_dir.as_os_str().len())
 }
 
-/// Find the session of `dir` (one `ps` + one `inspect`), or a clear error.
-pub fn require_session(dir: &Path) -> Result<Session> {
+/// The session of `dir`: by its containers (one `ps` + one `inspect`), else
+/// by the record of the worktree dev-prism made there.
+pub fn find_session(dir: &Path) -> Result<Option<Session>> {
     let all = group_sessions(docker::managed_containers()?);
-    match session_at(all, dir) {
+    if let Some(s) = session_at(all, dir) {
+        if let Some(common) = s.id.git_dir.as_deref().filter(|_| s.id.worktree) {
+            migrate(&ownership::admins(common), &s);
+        }
+        return Ok(Some(s));
+    }
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let Some(repo) = git::discover(dir)? else {
+        return Ok(None);
+    };
+    let Some(admin) = ownership::admin_containing(&repo.common_dir, dir) else {
+        return Ok(None);
+    };
+    Ok(admin.marker.as_ref().map(|m| Session {
+        id: identity_of_marker(m, &repo.common_dir),
+        containers: Vec::new(),
+    }))
+}
+
+/// Find the session of `dir`, or a clear error.
+pub fn require_session(dir: &Path) -> Result<Session> {
+    match find_session(dir)? {
         Some(s) => Ok(s),
         None => bail!(
-            "No session found in this directory ({}); run `dev-prism list` to see sessions, or `dev-prism create`",
+            "no session found in {}: run `dev-prism list` to see sessions, or `dev-prism create`",
             dir.display()
         ),
     }
 }
 
-/// Rewrite `.env.session` from Docker when it is missing or stale. Only for a
-/// session with running containers (a stopped session's ports are not valid).
-/// Returns the path when the file exists afterwards.
+/// Rewrite the derived env files of a running session when they are missing
+/// or stale. Returns the env file's path when it exists afterwards.
 pub fn refresh_env_file(s: &Session) -> Result<Option<PathBuf>> {
-    let path = s.id.working_dir.join(session::ENV_FILE);
-    if s.status() == session::Status::Stopped || !s.id.working_dir.is_dir() {
-        return Ok(path.is_file().then_some(path));
-    }
-    let text = envfile::render(&s.env(docker::url_host_from_env().as_deref()));
-    envfile::write_if_changed(&path, &text)?;
-    Ok(Some(path))
+    session_files::refresh(s)
 }
 
 /// Path for display: relative to `base` when inside it.

@@ -1,137 +1,102 @@
-//! `dev-prism prune`: remove the session worktrees under the sessions
-//! directory that have no running containers — also those whose containers
-//! are all gone — with their leftover containers, networks and volumes, and
-//! the branches dev-prism created for them. Only worktrees that carry
-//! dev-prism's trace (a session's containers, or its generated override
-//! file) are considered: a worktree the user added by hand is never touched.
-//! Git is checked first, as for `destroy`.
+//! `dev-prism prune`: remove the worktrees dev-prism made — by its record
+//! in git's admin dir, never by a file in the work tree — that have no
+//! running containers: stopped sessions, sessions whose containers are
+//! gone, and creates that died (SIGKILL) part-way. A worktree a create is
+//! making right now, or another dev-prism is working on, is left alone.
+//! Each goes through the teardown plan, as for `destroy`.
 
-use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use anyhow::{bail, Result};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::destroy;
 use super::Ctx;
 use crate::cli::PruneArgs;
-use crate::config;
-use crate::docker;
-use crate::git::{self, Worktree};
-use crate::layout;
+use crate::docker::{self, ComposeProject};
+use crate::git;
+use crate::lock::{self, Lock, Wait};
 use crate::output;
-use crate::safety::{self, Target};
-use crate::session::{self, group_sessions, Status};
-
-/// What prune needs to know of a session found in Docker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionRef {
-    pub dir: PathBuf,
-    pub project: String,
-    pub profiles: Vec<String>,
-    pub running: bool,
-    pub in_place: bool,
-    pub containers: usize,
-    /// The session's branch, and whether dev-prism created it.
-    pub branch: Option<String>,
-    pub branch_created: bool,
-}
+use crate::ownership::{self, Admin};
+use crate::safety;
+use crate::session::{group_sessions, Session, Status};
+use crate::teardown::{self, MadeWorktree, Plan, Target, Why};
 
 /// A worktree prune would remove.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub worktree: Worktree,
-    /// Sessions inside it (all stopped): their projects and generated files.
-    pub sessions: Vec<SessionRef>,
+struct Candidate {
+    admin: Admin,
+    sessions: Vec<Session>,
 }
 
 impl Candidate {
-    fn containers(&self) -> usize {
-        self.sessions.iter().map(|s| s.containers).sum()
-    }
-
-    /// `stopped (2 containers)`, `no containers`, `directory missing`.
+    /// `stopped (2 containers)`, `no containers`, `interrupted create`,
+    /// `directory missing`.
     fn state(&self) -> String {
-        let n = self.containers();
-        let containers = if n == 0 {
+        let n: usize = self.sessions.iter().map(|s| s.containers.len()).sum();
+        let mut state = if self.admin.interrupted() {
+            "interrupted create".to_string()
+        } else if n == 0 {
             "no containers".to_string()
         } else {
             format!("stopped ({})", safety::count(n, "container"))
         };
-        if self.worktree.path.exists() {
-            containers
-        } else {
-            format!("{containers}, directory missing")
+        if !self.admin.worktree.exists() {
+            state.push_str(", directory missing");
         }
+        state
     }
 
-    /// The branch dev-prism created for this worktree (deleted with it).
-    fn created_branch(&self) -> Option<&str> {
-        self.sessions
-            .iter()
-            .filter(|s| s.branch_created && !s.in_place)
-            .find_map(|s| s.branch.as_deref().filter(|b| !b.is_empty()))
+    fn branch(&self) -> String {
+        self.admin
+            .marker
+            .as_ref()
+            .and_then(|m| m.branch.clone())
+            .unwrap_or_else(|| "(detached)".into())
     }
 
-    /// Session branches that existed before their session (kept).
-    fn kept_branches(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self
-            .sessions
-            .iter()
-            .filter(|s| !s.branch_created)
-            .filter_map(|s| s.branch.as_deref().filter(|b| !b.is_empty()))
-            .collect();
-        out.dedup();
-        out
+    /// The session directory the lock is named after.
+    fn dir(&self) -> PathBuf {
+        self.admin
+            .marker
+            .as_ref()
+            .map(|m| m.session_dir.clone())
+            .unwrap_or_else(|| self.admin.worktree.clone())
     }
 }
 
-/// Pick the worktrees to prune: linked worktrees strictly inside
-/// `sessions_dir` (never the main worktree) that hold a dev-prism session —
-/// found in Docker (`sessions`) or, when its containers are gone, from the
-/// override file left in the worktree (`traces`) — without a running
-/// session and without an in-place session (whose directory is never
-/// removed). Returns the candidates and the worktrees skipped for a reason
-/// worth telling.
-pub fn select(
-    worktrees: &[Worktree],
-    sessions_dir: &Path,
-    sessions: &[SessionRef],
-    traces: impl Fn(&Worktree) -> Vec<SessionRef>,
-) -> (Vec<Candidate>, Vec<(PathBuf, String)>) {
+/// Pure: pick the worktrees to prune from the records and the sessions in
+/// Docker. Returns the candidates and the ones skipped, with the reason.
+fn select(admins: Vec<Admin>, sessions: &[Session]) -> (Vec<Candidate>, Vec<String>) {
     let mut picked = Vec::new();
     let mut skipped = Vec::new();
-    for wt in worktrees.iter().skip(1) {
-        let path = &wt.path;
-        if wt.bare || path == sessions_dir || !path.starts_with(sessions_dir) {
-            continue;
-        }
-        let mut inside: Vec<SessionRef> = sessions
-            .iter()
-            .filter(|s| session::contains(path, &s.dir))
-            .cloned()
-            .collect();
-        if inside.is_empty() {
-            inside = traces(wt);
-            if inside.is_empty() {
-                continue; // not made by dev-prism (or nothing tells)
-            }
-        }
-        if inside.iter().any(|s| s.running) {
-            continue;
-        }
-        if let Some(s) = inside.iter().find(|s| s.in_place) {
-            skipped.push((
-                path.clone(),
-                format!(
-                    "holds the in-place session {}; destroy it with `dev-prism destroy {}` first",
-                    s.dir.display(),
-                    s.dir.display()
-                ),
+    for admin in admins.into_iter().filter(Admin::ours) {
+        let top = admin.worktree.clone();
+        if admin.being_created() {
+            skipped.push(format!(
+                "{}: being created by another dev-prism right now",
+                top.display()
             ));
             continue;
         }
+        let inside: Vec<Session> = sessions
+            .iter()
+            .filter(|s| s.id.working_dir.starts_with(&top))
+            .cloned()
+            .collect();
+        if let Some(s) = inside.iter().find(|s| !s.id.worktree) {
+            skipped.push(format!(
+                "{}: holds the in-place session {}; destroy it with `dev-prism destroy {}` first",
+                top.display(),
+                s.id.working_dir.display(),
+                s.id.working_dir.display()
+            ));
+            continue;
+        }
+        let running = inside.iter().any(|s| s.status() != Status::Stopped);
+        if running && !admin.interrupted() {
+            continue;
+        }
         picked.push(Candidate {
-            worktree: wt.clone(),
+            admin,
             sessions: inside,
         });
     }
@@ -139,16 +104,13 @@ pub fn select(
 }
 
 /// The candidate table (stdout): directory, branch and state.
-pub fn render(candidates: &[&Candidate]) -> String {
+fn render(candidates: &[&Candidate]) -> String {
     let rows = candidates
         .iter()
         .map(|c| {
             vec![
-                c.worktree.path.display().to_string(),
-                c.worktree
-                    .branch
-                    .clone()
-                    .unwrap_or_else(|| "(detached)".into()),
+                c.admin.worktree.display().to_string(),
+                c.branch(),
                 c.state(),
             ]
         })
@@ -163,67 +125,42 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
             ctx.cwd.display()
         );
     };
-    let root = repo.main_root.clone();
-    let loaded = config::load(&super::config_root(Some(&repo), &ctx.cwd))?;
-    for w in &loaded.warnings {
-        output::warn(w);
+    let sessions = group_sessions(docker::managed_containers()?);
+    let admins = ownership::admins(&repo.common_dir);
+    for s in &sessions {
+        super::migrate(&admins, s);
     }
-    let prefix = loaded.config.project_name.clone().unwrap_or_else(|| {
-        root.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "session".into())
-    });
-    let sessions_dir = canonical(&layout::normalize(&layout::sessions_dir(
-        &root,
-        loaded.config.sessions_dir.as_deref(),
-        &prefix,
-    )));
-    let mut worktrees = git::worktrees(&root)?;
-    for wt in &mut worktrees {
-        wt.path = canonical(&wt.path);
+    let (candidates, skipped) = select(ownership::admins(&repo.common_dir), &sessions);
+    for s in &skipped {
+        output::progress(&format!("skipped {s}"));
     }
-    let sessions: Vec<SessionRef> = group_sessions(docker::managed_containers()?)
-        .into_iter()
-        .map(|s| SessionRef {
-            running: s.status() != Status::Stopped,
-            containers: s.containers.len(),
-            dir: s.id.working_dir,
-            project: s.id.project_name,
-            profiles: s.id.profiles,
-            in_place: !s.id.worktree,
-            branch: s.id.branch,
-            branch_created: s.id.branch_created,
-        })
-        .collect();
-    let (candidates, skipped) = select(&worktrees, &sessions_dir, &sessions, |wt| {
-        traces_of(&wt.path, &prefix)
-    });
-    for (path, why) in &skipped {
-        output::warn(&format!("kept {}: {why}", path.display()));
-    }
-
-    // Git first: nothing is touched before every candidate is checked.
-    let mut ready = Vec::new();
+    // Lock and plan every candidate before anything is touched.
+    let mut ready: Vec<(Lock, Plan, &Candidate)> = Vec::new();
     let mut problems = Vec::new();
     for c in &candidates {
-        match check(&repo, c, args.force) {
-            Ok(target) => ready.push((c, target)),
+        let path = lock::session_path(&c.dir())?;
+        let Some(lock) = lock::acquire(&path, "prune", Wait::No)? else {
+            problems.push(format!(
+                "{}: another dev-prism ({}) is working on it",
+                c.admin.worktree.display(),
+                lock::describe(&path)
+            ));
+            continue;
+        };
+        match teardown::plan(target_of(&repo, c), Why::Prune, args.force) {
+            Ok(plan) => ready.push((lock, plan, c)),
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
     for p in &problems {
         output::warn(p);
     }
-    let total = candidates.len();
     if ready.is_empty() && problems.is_empty() {
-        output::progress(&format!(
-            "Nothing to prune: no session worktree in {} without running containers.",
-            sessions_dir.display()
-        ));
+        output::progress("Nothing to prune: no session worktree without running containers.");
         return Ok(0);
     }
     if !ready.is_empty() {
-        let listed: Vec<&Candidate> = ready.iter().map(|(c, _)| *c).collect();
+        let listed: Vec<&Candidate> = ready.iter().map(|(_, _, c)| *c).collect();
         output::print(&render(&listed));
     }
     if args.dry_run {
@@ -236,14 +173,23 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     if !ready.is_empty() && !confirm(ctx, ready.len())? {
         return Ok(1);
     }
+    let total = candidates.len();
     let mut failed = 0;
-    for (c, target) in &ready {
-        if let Err(e) = remove(&root, &prefix, c, target.as_ref(), args.force) {
-            output::warn(&format!("{}: {e:#}", c.worktree.path.display()));
-            failed += 1;
+    let mut pruned = 0;
+    for (_lock, plan, c) in ready {
+        output::progress(&format!("Pruning {}", c.admin.worktree.display()));
+        match teardown::execute(plan) {
+            Ok(r) => {
+                pruned += 1;
+                destroy::report(r);
+            }
+            Err(e) if crate::interrupt::pending() => return Err(e),
+            Err(e) => {
+                output::warn(&format!("{}: {e:#}", c.admin.worktree.display()));
+                failed += 1;
+            }
         }
     }
-    let pruned = ready.len() - failed;
     if pruned > 0 {
         output::progress(&format!("Pruned {}.", safety::count(pruned, "worktree")));
     }
@@ -280,340 +226,131 @@ fn confirm(ctx: &Ctx, n: usize) -> Result<bool> {
     Ok(ok)
 }
 
-/// The worktree to remove, after the git check; `None` when its directory
-/// is already gone. An error is the refusal.
-fn check(repo: &git::Repo, c: &Candidate, force: bool) -> Result<Option<Target>> {
-    let path = &c.worktree.path;
-    if !path.is_dir() {
-        return Ok(None);
-    }
-    let dirs: Vec<&Path> = c.sessions.iter().map(|s| s.dir.as_path()).collect();
-    let target = Target {
-        repo_dir: repo.main_root.clone(),
-        path: path.clone(),
-        head: c.worktree.head.clone(),
-        branch: c.worktree.branch.clone(),
-        copied: destroy::copied_env_files(repo, path, &dirs),
-    };
-    if !force {
-        let risk = safety::assess(&target)
-            .with_context(|| format!("{}: could not check for uncommitted work", path.display()))?;
-        if !risk.is_safe() {
-            bail!("{}", safety::refusal(path, &risk, "prune"));
-        }
-    }
-    Ok(Some(target))
-}
-
-/// Remove one candidate: leftover containers, networks and volumes (by
-/// project name), generated files, the worktree, then the branch.
-fn remove(
-    root: &Path,
-    prefix: &str,
-    c: &Candidate,
-    target: Option<&Target>,
-    force: bool,
-) -> Result<()> {
-    let path = &c.worktree.path;
-    output::progress(&format!("Pruning {}", path.display()));
-    let mut projects: Vec<(String, Vec<String>)> = c
+/// The teardown target of a candidate: the compose projects of the
+/// sessions in it (and the one its record names, for what a removed
+/// container left), no generated files to keep, the worktree.
+fn target_of(repo: &git::Repo, c: &Candidate) -> Target {
+    let mut projects: Vec<ComposeProject> = c
         .sessions
         .iter()
-        .map(|s| (s.project.clone(), s.profiles.clone()))
+        .map(|s| ComposeProject::for_session(&s.id))
         .collect();
-    // Containers removed by hand leave networks and volumes under the
-    // project name dev-prism gives the worktree.
-    let own = session::project_name(prefix, path);
-    if !projects.iter().any(|(p, _)| *p == own) {
-        projects.push((own, Vec::new()));
-    }
-    for (name, profiles) in &projects {
-        if !name.is_empty() {
-            destroy::down_by_name(name, profiles)?;
-        }
-    }
-    for s in &c.sessions {
-        if s.dir.is_dir() {
-            destroy::remove_generated(&s.dir)?;
-        }
-    }
-    match target {
-        Some(t) => destroy::remove_worktree(t, force)?,
-        None => git::prune_worktrees(root)?,
-    }
-    match c.created_branch() {
-        Some(branch) => destroy::delete_branch(root, Some(branch), force, "prune"),
-        None => {
-            for branch in c.kept_branches() {
-                if git::branch_exists(root, branch).unwrap_or(false) {
-                    output::progress(&destroy::existed_before(branch));
+    if let Some(m) = &c.admin.marker {
+        if !projects.iter().any(|p| p.name == m.project) && !m.project.is_empty() {
+            projects.push(
+                ComposeProject {
+                    dir: m.session_dir.clone(),
+                    name: m.project.clone(),
+                    files: Vec::new(),
+                    profiles: Vec::new(),
                 }
-            }
+                .by_name(),
+            );
         }
     }
-    Ok(())
-}
-
-/// The sessions dev-prism left in a worktree whose containers are gone,
-/// read from their override files: the one at the worktree top, else any in
-/// a subdirectory that is that file's session directory.
-fn traces_of(top: &Path, prefix: &str) -> Vec<SessionRef> {
-    let read = |dir: &Path| -> Option<SessionRef> {
-        let text = std::fs::read_to_string(dir.join(session::OVERRIDE_FILE)).ok()?;
-        trace_of(top, dir, &override_labels(&text), prefix)
-    };
-    if !top.is_dir() {
-        return Vec::new();
+    Target {
+        dir: c.dir(),
+        projects,
+        generated: Vec::new(),
+        worktree: Some(MadeWorktree {
+            repo_dir: repo.main_root.clone(),
+            top: c.admin.worktree.clone(),
+            admin: c.admin.clone(),
+        }),
     }
-    if let Some(s) = read(top) {
-        return vec![s];
-    }
-    let Ok(text) = git::status_porcelain_ignored(top) else {
-        return Vec::new();
-    };
-    let suffix = format!("/{}", session::OVERRIDE_FILE);
-    safety::parse_status(&text)
-        .iter()
-        .filter_map(|e| e.path.strip_suffix(&suffix))
-        .filter_map(|rel| read(&top.join(rel)))
-        .collect()
-}
-
-/// The dev-prism labels of a generated override file
-/// (`      "dev-prism.branch": "session/x"` lines; `$$` is a literal `$`).
-pub fn override_labels(text: &str) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if !line.starts_with("\"dev-prism.") {
-            continue;
-        }
-        let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!(
-            "{{{line}}}"
-        )) else {
-            continue;
-        };
-        for (k, v) in map {
-            if let serde_json::Value::String(v) = v {
-                labels.entry(k).or_insert_with(|| v.replace("$$", "$"));
-            }
-        }
-    }
-    labels
-}
-
-/// The session an override file in `dir` (inside the worktree `top`)
-/// stands for: only one dev-prism made with its worktree (not in place),
-/// and below the top only in the directory its labels name.
-pub fn trace_of(
-    top: &Path,
-    dir: &Path,
-    labels: &BTreeMap<String, String>,
-    prefix: &str,
-) -> Option<SessionRef> {
-    let get = |key: &str| {
-        labels
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    if get(session::label::MANAGED) != Some("true") || get(session::label::WORKTREE) != Some("true")
-    {
-        return None;
-    }
-    let working_dir = get(session::label::WORKING_DIR).map(Path::new);
-    if dir != top && working_dir != Some(dir) {
-        return None;
-    }
-    Some(SessionRef {
-        dir: dir.to_path_buf(),
-        project: session::project_name(prefix, working_dir.unwrap_or(dir)),
-        profiles: get(session::label::PROFILES)
-            .map(|p| {
-                p.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        running: false,
-        in_place: false,
-        containers: 0,
-        branch: get(session::label::BRANCH).map(str::to_string),
-        branch_created: get(session::label::BRANCH_CREATED).is_none_or(|v| v == "true"),
-    })
-}
-
-fn canonical(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ownership::{Creator, Marker, State};
+    use std::path::Path;
 
-    fn wt(path: &str, branch: Option<&str>) -> Worktree {
-        Worktree {
-            path: PathBuf::from(path),
-            head: Some("1111".into()),
-            branch: branch.map(str::to_string),
-            bare: false,
-            prunable: false,
+    fn admin(top: &str, marker: Option<State>, locked: Option<String>) -> Admin {
+        Admin {
+            dir: Path::new("/r/.git/worktrees").join(top.rsplit('/').next().unwrap()),
+            worktree: PathBuf::from(top),
+            locked,
+            marker: marker.map(|state| Marker {
+                version: 1,
+                state,
+                creator: Creator {
+                    pid: u32::MAX - 1,
+                    start: Some(1),
+                    host: "elsewhere-never".into(),
+                },
+                session_dir: PathBuf::from(top),
+                project: "p".into(),
+                branch: Some("b".into()),
+                branch_created: true,
+                base: None,
+                created_at: String::new(),
+                sessions_dir: None,
+                files: vec![],
+                migrated: false,
+            }),
         }
     }
 
-    fn sref(dir: &str, running: bool, in_place: bool) -> SessionRef {
-        SessionRef {
-            dir: PathBuf::from(dir),
-            project: format!("p-{}", dir.len()),
-            profiles: Vec::new(),
-            running,
-            in_place,
-            containers: 2,
-            branch: None,
-            branch_created: true,
-        }
-    }
-
-    /// A worktree whose containers are gone: a trace only for `orphan`.
-    fn orphan_trace(wt: &Worktree) -> Vec<SessionRef> {
-        if wt.path.ends_with("orphan") {
-            let mut s = sref(&wt.path.to_string_lossy(), false, false);
-            s.containers = 0;
-            vec![s]
-        } else {
-            Vec::new()
+    fn session(dir: &str, running: bool, worktree: bool) -> Session {
+        let mut id = super::super::identity_of_marker(
+            admin(dir, Some(State::Ready), None)
+                .marker
+                .as_ref()
+                .unwrap(),
+            Path::new("/r/.git"),
+        );
+        id.worktree = worktree;
+        let state = crate::inspect::State {
+            status: if running { "running" } else { "exited" }.into(),
+            exit_code: if running { 0 } else { 137 },
+            health: None,
+        };
+        Session {
+            id,
+            containers: vec![crate::inspect::Container {
+                id: "c".into(),
+                name: "c".into(),
+                labels: Default::default(),
+                state,
+                env: vec![],
+                image: String::new(),
+                ports: vec![],
+            }],
         }
     }
 
     #[test]
-    fn selects_stopped_and_orphan_worktrees_in_the_sessions_dir_only() {
-        let worktrees = vec![
-            wt("/r", Some("main")),
-            wt("/r-sessions/stopped", Some("session/a")),
-            wt("/r-sessions/running", Some("session/b")),
-            wt("/r-sessions/orphan", Some("session/c")),
-            wt("/elsewhere/x", Some("x")),
-            wt("/r-sessions-other/y", Some("y")),
-            wt("/r-sessions/partial", None),
-            wt("/r-sessions/by-hand", Some("mine")),
+    fn picks_only_recorded_worktrees_without_running_sessions() {
+        let mine_dead = Creator {
+            pid: u32::MAX - 1,
+            start: Some(1),
+            host: Creator::me().host,
+        };
+        let admins = vec![
+            admin("/s/stopped", Some(State::Ready), None),
+            admin("/s/running", Some(State::Ready), None),
+            admin("/s/by-hand", None, None),
+            admin("/s/by-hand-locked", None, Some("my USB disk".into())),
+            admin("/s/killed", None, Some(mine_dead.reason())),
+            admin("/s/creating", None, Some(Creator::me().reason())),
+            admin("/s/in-place", Some(State::Ready), None),
         ];
         let sessions = vec![
-            sref("/r-sessions/stopped", false, false),
-            sref("/r-sessions/running", true, false),
-            sref("/r-sessions/partial/sub", true, false),
-            sref("/r-sessions/partial", false, false),
-            sref("/elsewhere/x", false, false),
+            session("/s/stopped", false, true),
+            session("/s/running", true, true),
+            session("/s/in-place/app", false, false),
         ];
-        let (picked, skipped) = select(
-            &worktrees,
-            Path::new("/r-sessions"),
-            &sessions,
-            orphan_trace,
-        );
-        let paths: Vec<&Path> = picked.iter().map(|c| c.worktree.path.as_path()).collect();
+        let (picked, skipped) = select(admins, &sessions);
+        let tops: Vec<&Path> = picked.iter().map(|c| c.admin.worktree.as_path()).collect();
+        assert_eq!(tops, vec![Path::new("/s/stopped"), Path::new("/s/killed")]);
         assert_eq!(
-            paths,
-            vec![
-                Path::new("/r-sessions/stopped"),
-                Path::new("/r-sessions/orphan")
-            ]
+            picked[0].state(),
+            "stopped (1 container), directory missing"
         );
-        assert_eq!(picked[0].sessions.len(), 1);
-        assert_eq!(picked[1].containers(), 0);
-        assert!(skipped.is_empty());
-    }
-
-    #[test]
-    fn never_the_main_worktree_nor_the_sessions_dir_itself() {
-        // sessionsDir configured as ".." puts the main worktree inside it.
-        let worktrees = vec![
-            wt("/home/me/r", Some("main")),
-            wt("/home/me", Some("odd")),
-            wt("/home/me/r-s/a", Some("a")),
-        ];
-        let everything = |w: &Worktree| vec![sref(&w.path.to_string_lossy(), false, false)];
-        let (picked, _) = select(&worktrees, Path::new("/home/me"), &[], everything);
-        let paths: Vec<&Path> = picked.iter().map(|c| c.worktree.path.as_path()).collect();
-        assert_eq!(paths, vec![Path::new("/home/me/r-s/a")]);
-    }
-
-    #[test]
-    fn in_place_sessions_keep_their_worktree() {
-        let worktrees = vec![wt("/r", Some("main")), wt("/s/a", Some("a"))];
-        let sessions = vec![sref("/s/a/app", false, true)];
-        let (picked, skipped) = select(&worktrees, Path::new("/s"), &sessions, orphan_trace);
-        assert!(picked.is_empty());
-        assert_eq!(skipped.len(), 1);
-        assert!(skipped[0].1.contains("in-place session /s/a/app"));
-    }
-
-    #[test]
-    fn branches_dev_prism_created_are_deleted_others_kept() {
-        let mut s = sref("/s/a", false, false);
-        s.branch = Some("session/a".into());
-        let mut c = Candidate {
-            worktree: wt("/s/a", Some("session/a")),
-            sessions: vec![s],
-        };
-        assert_eq!(c.created_branch(), Some("session/a"));
-        assert!(c.kept_branches().is_empty());
-        c.sessions[0].branch_created = false;
-        assert_eq!(c.created_branch(), None);
-        assert_eq!(c.kept_branches(), vec!["session/a"]);
-    }
-
-    const OVERRIDE: &str = "services:\n  web:\n    ports: !override\n      - target: 8080\n        protocol: \"tcp\"\n    labels:\n      \"dev-prism.managed\": \"true\"\n      \"dev-prism.working_dir\": \"/s/a b/$$HOME \\\"q\\\"\"\n      \"dev-prism.branch\": \"feature/x\"\n      \"dev-prism.worktree\": \"true\"\n      \"dev-prism.branch_created\": \"false\"\n      \"dev-prism.profiles\": \"apps,tools\"\n  db:\n    labels:\n      \"dev-prism.branch\": \"other\"\n";
-
-    #[test]
-    fn reads_the_labels_of_an_override_file() {
-        let labels = override_labels(OVERRIDE);
-        assert_eq!(labels["dev-prism.working_dir"], "/s/a b/$HOME \"q\"");
-        assert_eq!(labels["dev-prism.branch"], "feature/x");
-        assert_eq!(labels.len(), 6, "{labels:?}");
-        assert!(override_labels("services:\n  web:\n    image: x\n").is_empty());
-    }
-
-    #[test]
-    fn only_worktree_sessions_leave_a_trace() {
-        let top = Path::new("/s/a b");
-        let mut labels = override_labels(OVERRIDE);
-        // at the top: the session, whatever directory its labels name
-        let s = trace_of(top, top, &labels, "repo").unwrap();
-        assert_eq!(s.dir, top);
-        assert_eq!(s.branch.as_deref(), Some("feature/x"));
-        assert!(!s.branch_created);
-        assert_eq!(s.profiles, vec!["apps", "tools"]);
-        assert_eq!(
-            s.project,
-            session::project_name("repo", Path::new("/s/a b/$HOME \"q\""))
-        );
-        // below the top only in the directory the labels name
-        assert!(trace_of(top, Path::new("/s/a b/sub"), &labels, "repo").is_none());
-        let sub = Path::new("/s/a b/$HOME \"q\"");
-        assert!(trace_of(top, sub, &labels, "repo").is_some());
-        // no branch_created label (older versions): dev-prism made the branch
-        labels.remove("dev-prism.branch_created");
-        assert!(trace_of(top, top, &labels, "repo").unwrap().branch_created);
-        // an in-place session's override, or a file that is not dev-prism's
-        labels.insert("dev-prism.worktree".into(), "false".into());
-        assert!(trace_of(top, top, &labels, "repo").is_none());
-        assert!(trace_of(top, top, &BTreeMap::new(), "repo").is_none());
-    }
-
-    #[test]
-    fn renders_state() {
-        let mut c = Candidate {
-            worktree: wt("/nonexistent/dev-prism/s/a", None),
-            sessions: vec![sref("/nonexistent/dev-prism/s/a", false, false)],
-        };
-        let text = render(&[&c]);
-        assert!(text.contains("(detached)"), "{text}");
-        assert!(
-            text.contains("stopped (2 containers), directory missing"),
-            "{text}"
-        );
-        c.sessions.clear();
-        assert!(render(&[&c]).contains("no containers, directory missing"));
+        assert!(picked[1].state().starts_with("interrupted create"));
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped[0].contains("being created"));
+        assert!(skipped[1].contains("in-place session"));
     }
 }

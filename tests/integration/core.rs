@@ -231,7 +231,7 @@ fn in_place_session_keeps_the_directory_and_its_files() {
     let again = repo.cmd().args(["create", "--in-place"]).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        stderr(&again).contains("Session already running in this directory"),
+        stderr(&again).contains("a session is already running in"),
         "{}",
         stderr(&again)
     );

@@ -43,7 +43,7 @@ fn info_without_a_session() {
     let out = repo.cmd().arg("info").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("No session found in this directory"),
+        stderr(&out).contains("no session found in"),
         "{}",
         stderr(&out)
     );

@@ -215,7 +215,7 @@ fn prune_only_touches_worktrees_dev_prism_made() {
     let err = stderr(&out);
     assert!(err.contains("Pruned 3 worktrees"), "{err}");
     assert!(
-        err.contains("Kept branch `existing`: it existed before the session"),
+        err.contains("kept branch `existing`: it existed before the session"),
         "{err}"
     );
     for dir in [&stopped, &existing, &subdir] {

@@ -177,7 +177,8 @@ fn interrupted_create(signal: &str) {
     send_signal(child.id(), signal);
     let status = wait_timeout(&mut child, Duration::from_secs(60));
     let out = child.wait_with_output().unwrap();
-    assert_eq!(status.code(), Some(1));
+    let expected = if signal == "INT" { 130 } else { 143 };
+    assert_eq!(status.code(), Some(expected), "128 + the signal");
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
     assert_nothing_left(
         &repo,
@@ -257,11 +258,39 @@ fn self_healing_after_hand_edits() {
     let original = std::fs::read(&env_path).unwrap();
 
     // an edited .env.session is rewritten by list (a global list only reads)
-    std::fs::write(&env_path, "WEB_PORT=1\n").unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("WEB_PORT=") {
+                "WEB_PORT=1"
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&env_path, &edited).unwrap();
     repo.ok(&["list", "-g"]);
-    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), "WEB_PORT=1\n");
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), edited);
     repo.ok(&["list"]);
     assert_eq!(std::fs::read(&env_path).unwrap(), original);
+    // a file that is not dev-prism's (no header) is never overwritten
+    std::fs::write(&env_path, "WEB_PORT=1\n").unwrap();
+    let out = repo.ok(&["list"]);
+    assert!(
+        stderr(&out).contains("will not overwrite"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), "WEB_PORT=1\n");
+    std::fs::remove_file(&env_path).unwrap();
+    repo.ok(&["list"]);
+    assert_eq!(
+        std::fs::read(&env_path).unwrap(),
+        original,
+        "a deleted file is rewritten"
+    );
 
     // a container removed by hand: partial, then start recreates it
     let id = docker(&[
@@ -302,7 +331,7 @@ fn commands_without_a_session_say_so() {
         let out = repo.cmd().arg(cmd).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{cmd}");
         assert!(
-            stderr(&out).contains("No session found in this directory"),
+            stderr(&out).contains("no session found in"),
             "{cmd}: {}",
             stderr(&out)
         );

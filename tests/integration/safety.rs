@@ -104,7 +104,7 @@ fn unmerged_branch_is_kept_and_reported_force_deletes_it() {
     std::fs::write(dir.join("scratch.txt"), "lost on purpose").unwrap();
     let out = repo.ok(&["destroy", "--force", dir.to_str().unwrap()]);
     assert!(
-        stderr(&out).contains("Kept branch `feature/work`: it existed before the session"),
+        stderr(&out).contains("kept branch `feature/work`: it existed before the session"),
         "{}",
         stderr(&out)
     );
@@ -297,7 +297,7 @@ fn destroy_keeps_a_branch_that_existed_before_the_session() {
     let out = repo.ok(&["destroy", dir.to_str().unwrap()]);
     let err = stderr(&out);
     assert!(
-        err.contains("Kept branch `existing`: it existed before the session"),
+        err.contains("kept branch `existing`: it existed before the session"),
         "{err}"
     );
     assert!(!dir.exists());

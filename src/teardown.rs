@@ -1,0 +1,476 @@
+//! How a session is torn down: one plan shared by `destroy`, `destroy
+//! --all`, `prune`, create's rollback and the Claude Code remove hook.
+//!
+//! [`plan`] decides everything **before any effect**: whether the worktree
+//! can be removed by git's own rules (changes, untracked files that are
+//! not gitignored, checked-out submodules, a lock), exempting only files
+//! dev-prism wrote and still owns; which containers go; whether the branch
+//! goes. [`execute`] then removes, in order, the containers, the generated
+//! files, the worktree, the branch and an empty sessions directory. If a
+//! step fails, nothing after it runs: the session stays findable (its
+//! containers, or the marker in git's admin dir) and the error says what is
+//! left and the one command that finishes the job.
+
+use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
+
+use crate::docker::{self, ComposeProject};
+use crate::git;
+use crate::interrupt;
+use crate::ownership::{Admin, Marker};
+use crate::process::shell_quote;
+use crate::safefs;
+use crate::safety::{self, Risk};
+
+/// Why a session is torn down (decides the rules and the words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Destroy,
+    Prune,
+    /// A `create` that failed or was interrupted takes back what it made.
+    Rollback,
+}
+
+impl Why {
+    fn verb(self) -> &'static str {
+        match self {
+            Why::Destroy | Why::Rollback => "destroy",
+            Why::Prune => "prune",
+        }
+    }
+}
+
+/// A worktree dev-prism made, as its record says.
+#[derive(Debug, Clone)]
+pub struct MadeWorktree {
+    /// Where git commands run (the main worktree, or the common dir).
+    pub repo_dir: PathBuf,
+    pub top: PathBuf,
+    pub admin: Admin,
+}
+
+impl MadeWorktree {
+    fn marker(&self) -> Option<&Marker> {
+        self.admin.marker.as_ref()
+    }
+
+    /// `ref: refs/heads/x` → branch `x`; a commit id → detached at it.
+    fn head(&self) -> (Option<String>, Option<String>) {
+        let text = safefs::read_nofollow(&self.admin.dir.join("HEAD")).unwrap_or_default();
+        let text = text.trim();
+        match text.strip_prefix("ref: refs/heads/") {
+            Some(branch) => (Some(branch.to_string()), None),
+            None if !text.is_empty() && !text.starts_with("ref:") => (None, Some(text.to_string())),
+            None => (None, None),
+        }
+    }
+}
+
+/// A generated file in the session directory, with the header that makes it
+/// dev-prism's.
+#[derive(Debug, Clone)]
+pub struct GeneratedFile {
+    /// Relative to the session directory.
+    pub rel: PathBuf,
+    pub header: &'static str,
+}
+
+/// What a session consists of.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The session directory (may be gone).
+    pub dir: PathBuf,
+    /// Compose projects to take down (a worktree may hold several sessions).
+    pub projects: Vec<ComposeProject>,
+    pub generated: Vec<GeneratedFile>,
+    /// The worktree dev-prism made for it (`None`: in place, or not made by
+    /// dev-prism as far as its records go: never removed).
+    pub worktree: Option<MadeWorktree>,
+}
+
+enum WorktreeStep {
+    Remove {
+        force: bool,
+        unlock: bool,
+        pre_delete: Vec<PathBuf>,
+    },
+    /// The directory is gone: let git forget it.
+    Forget,
+}
+
+enum BranchStep {
+    Nothing,
+    Delete(String),
+    Keep(String),
+}
+
+/// Every decision, made before anything is touched.
+pub struct Plan {
+    target: Target,
+    why: Why,
+    worktree: Option<WorktreeStep>,
+    branch: BranchStep,
+    notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// What will be removed, for prompts: `containers, worktree and branch`.
+    pub fn summary(&self) -> String {
+        let mut parts = vec!["containers, networks and volumes"];
+        if matches!(self.worktree, Some(WorktreeStep::Remove { .. })) {
+            parts.push("worktree");
+        }
+        if matches!(self.branch, BranchStep::Delete(_)) {
+            parts.push("branch");
+        }
+        join_words(&parts)
+    }
+}
+
+fn join_words(parts: &[&str]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Decide how to tear `target` down. An error is a refusal: nothing was
+/// touched.
+pub fn plan(target: Target, why: Why, force: bool) -> Result<Plan> {
+    let notes = Vec::new();
+    let mut worktree = None;
+    let mut branch = BranchStep::Nothing;
+    if let Some(made) = &target.worktree {
+        if let Some(reason) = made.admin.foreign_lock() {
+            bail!(
+                "{} is locked ({reason}): unlock it with `git worktree unlock {}` first",
+                made.top.display(),
+                shell_quote(&made.top.to_string_lossy())
+            );
+        }
+        if why != Why::Rollback && made.admin.being_created() {
+            bail!(
+                "{} is being created by another dev-prism right now: wait for it to finish",
+                made.top.display()
+            );
+        }
+        let unlock = made.admin.locked.is_some();
+        worktree = Some(if !made.top.is_dir() {
+            WorktreeStep::Forget
+        } else if force || why == Why::Rollback {
+            WorktreeStep::Remove {
+                force: true,
+                unlock,
+                pre_delete: Vec::new(),
+            }
+        } else {
+            let (risk, pre_delete) = assess(made, &target)?;
+            if !risk.is_safe() {
+                bail!("{}", safety::refusal(&made.top, &risk, why.verb()));
+            }
+            WorktreeStep::Remove {
+                force: false,
+                unlock,
+                pre_delete,
+            }
+        });
+        branch = branch_step(made, why, force)?;
+    }
+    Ok(Plan {
+        target,
+        why,
+        worktree,
+        branch,
+        notes,
+    })
+}
+
+/// What removing the worktree would lose, and the untracked files dev-prism
+/// owns there (deleted first, so git's own check passes).
+fn assess(made: &MadeWorktree, target: &Target) -> Result<(Risk, Vec<PathBuf>)> {
+    let entries = safety::parse_status(&git::status_porcelain(&made.top)?);
+    let generated: Vec<(String, &'static str)> = target
+        .generated
+        .iter()
+        .filter_map(|g| {
+            let abs = target.dir.join(&g.rel);
+            let rel = abs.strip_prefix(&made.top).ok()?;
+            Some((safety::git_path(rel), g.header))
+        })
+        .collect();
+    let ours = |path: &str| -> bool {
+        let abs = made.top.join(path);
+        if let Some((_, header)) = generated.iter().find(|(p, _)| p == path) {
+            return safefs::existing(&abs, header) == safefs::Existing::Ours;
+        }
+        match made.marker().and_then(|m| m.owned_file(path)) {
+            Some(f) => safefs::hash_of(&abs).as_deref() == Some(f.hash.as_str()),
+            None => false,
+        }
+    };
+    let files: Vec<String> = safety::work(&entries, ours)
+        .into_iter()
+        .map(|e| e.path.clone())
+        .collect();
+    let pre_delete = entries
+        .iter()
+        .filter(|e| !files.contains(&e.path))
+        .map(|e| made.top.join(&e.path))
+        .collect();
+    let mut submodules = git::populated_submodules(&made.top)?;
+    if made.admin.dir.join("modules").is_dir() && submodules.is_empty() {
+        submodules.push("(in the worktree's git dir)".into());
+    }
+    let detached_commits = match made.head() {
+        (None, Some(commit)) => git::unique_commits(&made.repo_dir, &commit, None)?,
+        _ => 0,
+    };
+    Ok((
+        Risk {
+            files,
+            detached_commits,
+            submodules,
+        },
+        pre_delete,
+    ))
+}
+
+/// Delete the branch only when dev-prism created it and no commit would be
+/// lost (a rollback: only while it still points where it started).
+fn branch_step(made: &MadeWorktree, why: Why, force: bool) -> Result<BranchStep> {
+    let Some(m) = made.marker() else {
+        return Ok(BranchStep::Nothing);
+    };
+    let Some(name) = m.branch.as_deref().filter(|b| !b.is_empty()) else {
+        return Ok(BranchStep::Nothing);
+    };
+    if !m.branch_created {
+        return Ok(if git::branch_exists(&made.repo_dir, name)? {
+            BranchStep::Keep(existed_before(name))
+        } else {
+            BranchStep::Nothing
+        });
+    }
+    let Some(commit) = git::branch_commit(&made.repo_dir, name)? else {
+        return Ok(BranchStep::Nothing);
+    };
+    if why == Why::Rollback {
+        return Ok(match &m.base {
+            Some(base) if *base != commit => BranchStep::Keep(format!(
+                "kept branch `{name}`: it has moved since create started"
+            )),
+            _ => BranchStep::Delete(name.to_string()),
+        });
+    }
+    if force {
+        return Ok(BranchStep::Delete(name.to_string()));
+    }
+    let n = git::unique_commits(&made.repo_dir, &format!("refs/heads/{name}"), Some(name))?;
+    Ok(if n == 0 {
+        BranchStep::Delete(name.to_string())
+    } else {
+        BranchStep::Keep(safety::kept_branch(name, n, why.verb()))
+    })
+}
+
+/// Why a branch dev-prism did not create is not deleted.
+pub fn existed_before(branch: &str) -> String {
+    format!("kept branch `{branch}`: it existed before the session")
+}
+
+/// What a finished teardown did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Kept branches and other things the user should know (warnings).
+    pub warnings: Vec<String>,
+    /// Quieter notes (a branch that existed before).
+    pub notes: Vec<String>,
+}
+
+/// The command that finishes a teardown that stopped part-way.
+fn finish_command(target: &Target) -> String {
+    if target.dir.is_dir() {
+        format!(
+            "`dev-prism destroy {}`",
+            shell_quote(&target.dir.to_string_lossy())
+        )
+    } else {
+        "`dev-prism prune` in the repository".to_string()
+    }
+}
+
+/// Carry out the plan. Stops at the first step that fails, or when a signal
+/// arrives that nobody acted on yet; the error says what is left.
+pub fn execute(plan: Plan) -> Result<Report> {
+    let Plan {
+        target,
+        why,
+        worktree,
+        branch,
+        notes,
+    } = plan;
+    let mut report = Report {
+        notes,
+        ..Report::default()
+    };
+    let dir = target.dir.display().to_string();
+    let finish = finish_command(&target);
+    let left_worktree = match &target.worktree {
+        Some(m) => format!("; the worktree {} is kept", m.top.display()),
+        None => String::new(),
+    };
+
+    // 1. Containers, networks, volumes.
+    for project in &target.projects {
+        if let Err(e) = take_down(project) {
+            bail!(
+                "could not remove the containers of {dir}: {e:#}\n  nothing else was removed{left_worktree}; fix the cause and run {finish}"
+            );
+        }
+    }
+    stop_if_signalled(&format!(
+        "after removing the containers of {dir}{left_worktree}: run {finish} to finish"
+    ))?;
+
+    // 2. Generated files in a directory that stays.
+    let keeps_dir = !matches!(worktree, Some(WorktreeStep::Remove { .. }));
+    if keeps_dir && target.dir.is_dir() {
+        remove_generated(&target)?;
+    }
+
+    // 3. The worktree.
+    match worktree {
+        None => {}
+        Some(step) => {
+            let Some(made) = &target.worktree else {
+                return Ok(report);
+            };
+            let result = match step {
+                WorktreeStep::Forget => git::prune_worktrees(&made.repo_dir),
+                WorktreeStep::Remove {
+                    force,
+                    unlock,
+                    pre_delete,
+                } => remove_worktree(made, force, unlock, &pre_delete),
+            };
+            if let Err(e) = result {
+                bail!(
+                    "removed the containers of {dir}, but {e:#}\n  the worktree and its branch are kept: run {finish} to finish"
+                );
+            }
+            if why != Why::Rollback {
+                stop_if_signalled(&format!(
+                    "after removing the worktree {}; its branch is kept",
+                    made.top.display()
+                ))?;
+            }
+            // 4. The branch.
+            match branch {
+                BranchStep::Nothing => {}
+                BranchStep::Keep(msg) if msg.contains("existed before") => report.notes.push(msg),
+                BranchStep::Keep(msg) => report.warnings.push(msg),
+                BranchStep::Delete(name) => {
+                    if let Err(e) = git::force_delete_branch(&made.repo_dir, &name) {
+                        report.warnings.push(format!(
+                            "kept branch `{name}`: {}",
+                            e.error_lines().join("; ").trim_start_matches("error: ")
+                        ));
+                    }
+                }
+            }
+            // 5. An empty sessions directory dev-prism chose.
+            if let Some(sessions) = made.marker().and_then(|m| m.sessions_dir.as_deref()) {
+                let _ = std::fs::remove_dir(sessions);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn stop_if_signalled(what: &str) -> Result<()> {
+    if interrupt::pending() {
+        let sig = interrupt::signal().unwrap_or(2);
+        return Err(interrupt::error(format!(
+            "interrupted ({}) {what}",
+            interrupt::name(sig)
+        )));
+    }
+    Ok(())
+}
+
+/// `compose down` of one project (by its files when they are still there,
+/// else by name), then any container of it Compose left (other profiles).
+fn take_down(project: &ComposeProject) -> Result<()> {
+    if project.down().is_err() {
+        let by_name = project.by_name();
+        by_name.down().map_err(docker::engine_error)?;
+    }
+    let left: Vec<String> = docker::project_containers(&project.name)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    docker::remove_containers(&left)?;
+    if !left.is_empty() {
+        project.by_name().down().map_err(docker::engine_error)?;
+    }
+    Ok(())
+}
+
+/// Remove the generated files of a directory that stays: only regular,
+/// untracked files that still carry dev-prism's header.
+fn remove_generated(target: &Target) -> Result<()> {
+    let repo = git::discover(&target.dir).ok().flatten();
+    for g in &target.generated {
+        let tracked = |rel: &Path| match &repo {
+            Some(r) => {
+                let abs = target.dir.join(rel);
+                match abs.strip_prefix(&r.toplevel) {
+                    Ok(in_top) => git::is_tracked(&r.toplevel, in_top),
+                    Err(_) => false,
+                }
+            }
+            None => false,
+        };
+        safefs::remove_generated(&target.dir, &g.rel, g.header, tracked)?;
+    }
+    Ok(())
+}
+
+fn remove_worktree(
+    made: &MadeWorktree,
+    force: bool,
+    unlock: bool,
+    pre_delete: &[PathBuf],
+) -> Result<()> {
+    for path in pre_delete {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow!("could not remove {}: {e}", path.display())),
+        }
+    }
+    if unlock {
+        git::unlock_worktree(&made.repo_dir, &made.top)?;
+    }
+    git::remove_worktree(&made.repo_dir, &made.top, force)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words() {
+        assert_eq!(join_words(&["a"]), "a");
+        assert_eq!(join_words(&["a", "b", "c"]), "a, b and c");
+        assert_eq!(
+            existed_before("feat/x"),
+            "kept branch `feat/x`: it existed before the session"
+        );
+    }
+}
