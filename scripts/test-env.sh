@@ -2,7 +2,8 @@
 # Make sure this machine can run dev-prism's docker tests:
 #   1. a reachable Docker engine,
 #   2. the Compose v2 CLI plugin, version >= 2.24.4,
-#   3. the locally built test image (no registry is needed).
+#   3. the locally built test image (no registry is needed),
+#   4. bash, zsh and fish, whose completion the tests drive.
 #
 # Idempotent and fast when everything is present. It only installs things on a
 # Debian machine, as root, when they are missing; on a machine that already has
@@ -127,7 +128,16 @@ ensure_image() {
     tar -C "$tmp/root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' - "$TEST_IMAGE" >/dev/null
 }
 
+ensure_shells() {
+    local missing=() shell
+    for shell in bash zsh fish; do
+        command -v "$shell" >/dev/null 2>&1 || missing+=("$shell")
+    done
+    [ "${#missing[@]}" = 0 ] || apt_install "${missing[@]}"
+}
+
 command -v git >/dev/null 2>&1 || apt_install git
+ensure_shells
 ensure_engine
 ensure_compose
 ensure_image

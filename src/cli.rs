@@ -1,6 +1,7 @@
 //! The command line: global options and one Args struct per command.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -26,6 +27,7 @@ pub struct Cli {
         short = 'C',
         global = true,
         value_name = "DIR",
+        value_hint = ValueHint::DirPath,
         help_heading = "Global Options"
     )]
     pub chdir: Option<PathBuf>,
@@ -34,11 +36,12 @@ pub struct Cli {
     #[arg(short, long, global = true, help_heading = "Global Options")]
     pub verbose: bool,
 
-    /// Print only errors and the answer
+    /// Print only errors and the answer (no progress, no warnings)
     #[arg(short, long, global = true, help_heading = "Global Options")]
     pub quiet: bool,
 
-    /// When to use colours
+    /// When to use colours (auto: honours NO_COLOR and CLICOLOR_FORCE,
+    /// else only on a terminal)
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = "Global Options")]
     pub color: ColorChoice,
 
@@ -60,6 +63,44 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// Parse the command line. Usage errors, `--help` and `--version` are
+/// printed by clap, in colour when `color`, and exit (2 for usage errors).
+pub fn parse(args: Vec<OsString>, color: bool) -> Cli {
+    let mut cmd = Cli::command().color(if color {
+        clap::ColorChoice::Always
+    } else {
+        clap::ColorChoice::Never
+    });
+    let parsed = cmd
+        .try_get_matches_from_mut(args)
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut cmd).exit(),
+    }
+}
+
+/// The `--color` value of a command line, read before clap parses it so that
+/// clap's own messages follow it too. The last one counts; nothing after `--`
+/// does (it belongs to `with-env`'s command); a value clap will reject counts
+/// as not given.
+pub fn color_flag<S: AsRef<OsStr>>(args: &[S]) -> Option<ColorChoice> {
+    let mut found = None;
+    let mut words = args.iter().skip(1).map(|a| a.as_ref().to_str());
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--") => break,
+            Some("--color") => words.next().flatten(),
+            Some(w) => w.strip_prefix("--color="),
+            None => None,
+        };
+        if let Some(choice) = value.and_then(|v| ColorChoice::from_str(v, false).ok()) {
+            found = Some(choice);
+        }
+    }
+    found
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,10 +149,20 @@ pub enum Command {
     )]
     WithEnv(WithEnvArgs),
     /// Start a stopped session and rediscover its ports
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism start                                # the session you are in\n  \
+        dev-prism start ../myapp-sessions/feature-login\n  \
+        dev-prism start && dev-prism env --json        # the new ports")]
     Start(DirArgs),
     /// Stop a session's containers (data volumes are kept)
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism stop                                 # the session you are in\n  \
+        dev-prism stop ../myapp-sessions/feature-login")]
     Stop(DirArgs),
     /// Stop every running session
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism stop-all             # running sessions of this repository\n  \
+        dev-prism stop-all --global    # every running session on this Docker engine")]
     StopAll(ScopeArgs),
     /// Stream a session's compose logs
     #[command(
@@ -124,15 +175,26 @@ pub enum Command {
     )]
     Destroy(DestroyArgs),
     /// Remove session worktrees that have no running containers
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism prune --dry-run      # only list what would be removed\n  \
+        dev-prism prune                # list, then ask (on a terminal)\n  \
+        dev-prism prune -y             # remove without asking (scripts)")]
     Prune(PruneArgs),
     /// Install the Claude Code skill and CLAUDE.md section for dev-prism
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism claude               # add what is missing; keeps your edits\n  \
+        dev-prism claude --force       # replace SKILL.md and the CLAUDE.md section")]
     Claude(ClaudeArgs),
     /// Check that git, docker, Compose and the config are usable
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism doctor\n  \
+        dev-prism -C services/api doctor    # the config of a monorepo subfolder")]
     Doctor,
     /// Print a shell completion script
-    #[command(
-        after_long_help = "Examples:\n  dev-prism completions bash > ~/.local/share/bash-completion/completions/dev-prism\n  dev-prism completions zsh > ~/.zfunc/_dev-prism"
-    )]
+    #[command(after_long_help = "Examples:\n  \
+        dev-prism completions bash > ~/.local/share/bash-completion/completions/dev-prism\n  \
+        dev-prism completions zsh > ~/.zfunc/_dev-prism      # with fpath+=(~/.zfunc) before compinit\n  \
+        dev-prism completions fish > ~/.config/fish/completions/dev-prism.fish")]
     Completions(CompletionsArgs),
 }
 
@@ -191,6 +253,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// Session directory, or a directory inside it (default: current directory)
+    #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Print JSON
     #[arg(long)]
@@ -200,6 +263,7 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// Session directory, or a directory inside it (default: current directory)
+    #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Print a JSON object instead of dotenv lines
     #[arg(long)]
@@ -209,6 +273,7 @@ pub struct EnvArgs {
 #[derive(Debug, Args)]
 pub struct WithEnvArgs {
     /// Session directory, or a directory inside it (default: current directory)
+    #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -218,6 +283,7 @@ pub struct WithEnvArgs {
 #[derive(Debug, Args)]
 pub struct DirArgs {
     /// Session directory, or a directory inside it (default: current directory)
+    #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
 }
 
@@ -240,7 +306,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Session directory, or a directory inside it (default: current directory)
-    #[arg(conflicts_with = "all")]
+    #[arg(conflicts_with = "all", value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Every session of this repository (all sessions with --global)
     #[arg(long)]
@@ -305,6 +371,135 @@ mod tests {
         };
         assert_eq!(args.command, vec!["sh", "-c", "exit 3"]);
         assert!(args.dir.is_none());
+    }
+
+    #[test]
+    fn color_flag_is_read_like_clap_reads_it() {
+        let flag = |line: &str| color_flag(&line.split(' ').collect::<Vec<_>>());
+        assert_eq!(flag("dev-prism list"), None);
+        assert_eq!(flag("dev-prism --color never x"), Some(ColorChoice::Never));
+        assert_eq!(flag("dev-prism --color=always"), Some(ColorChoice::Always));
+        assert_eq!(
+            flag("dev-prism list --color always --color=auto"),
+            Some(ColorChoice::Auto)
+        );
+        assert_eq!(flag("dev-prism --color sometimes"), None);
+        assert_eq!(flag("dev-prism --color"), None);
+        assert_eq!(
+            flag("dev-prism with-env --color never -- ls --color always"),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(flag("dev-prism with-env -- ls --color=always"), None);
+        // Whenever clap accepts a line, both read the same value.
+        for line in [
+            "dev-prism --color never list",
+            "dev-prism list --color=always --json",
+            "dev-prism -C /tmp --color always doctor",
+            "dev-prism with-env --color never -- ls --color=always",
+            "dev-prism logs web --color always -n 5",
+        ] {
+            let words: Vec<&str> = line.split(' ').collect();
+            let cli = Cli::try_parse_from(&words).unwrap();
+            assert_eq!(color_flag(&words), Some(cli.color), "{line}");
+        }
+    }
+
+    /// Shell-like words of one command: quotes grouped, a `#` comment cut.
+    fn shell_words(text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut in_word = false;
+        for c in text.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, '#') if !in_word => break,
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words
+    }
+
+    /// The `dev-prism …` commands of a help text's "Examples:" section.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let Some((_, section)) = help.split_once("Examples:") else {
+            return Vec::new();
+        };
+        section
+            .lines()
+            .flat_map(|line| line.split("&&"))
+            .flat_map(|part| part.split(['|', ';', '>']).next())
+            .map(shell_words)
+            .filter(|w| w.first().is_some_and(|w| w == "dev-prism"))
+            .collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_that_parse() {
+        let root = Cli::command();
+        let mut helps = vec![("dev-prism".to_string(), root.clone())];
+        for sub in root.get_subcommands() {
+            helps.push((sub.get_name().to_string(), sub.clone()));
+        }
+        for (name, cmd) in helps {
+            let help = cmd
+                .get_after_long_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let found = examples(&help);
+            assert!(!found.is_empty(), "{name} has no examples:\n{help}");
+            if name != "dev-prism" {
+                assert!(
+                    found.iter().any(|w| w.contains(&name)),
+                    "{name}: no example runs it"
+                );
+            }
+            for words in found {
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{name}: example {words:?} does not parse: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn example_words_are_split_like_a_shell() {
+        assert_eq!(
+            shell_words("dev-prism with-env ../s1 -- psql \"$DATABASE_URL\" # x"),
+            [
+                "dev-prism",
+                "with-env",
+                "../s1",
+                "--",
+                "psql",
+                "$DATABASE_URL"
+            ]
+        );
+        assert_eq!(
+            examples("Examples:\n  dev-prism list --json | jq '.[]'\n  dev-prism stop && dev-prism start\n"),
+            [
+                vec!["dev-prism", "list", "--json"],
+                vec!["dev-prism", "stop"],
+                vec!["dev-prism", "start"]
+            ]
+        );
     }
 
     #[test]

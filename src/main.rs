@@ -5,6 +5,7 @@ mod blockers;
 mod cli;
 mod clock;
 mod commands;
+mod completions;
 mod compose;
 mod config;
 mod docker;
@@ -25,12 +26,13 @@ mod setup;
 mod teardown;
 mod workspace;
 
-use clap::Parser;
-
 fn main() {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap's own messages (usage errors, help) follow --color too.
+    let early = cli::color_flag(&args).unwrap_or(cli::ColorChoice::Auto);
+    let cli = cli::parse(args, output::decide_color(early));
     process::set_verbose(cli.verbose);
-    output::init(cli.color, cli.quiet);
+    output::init(output::decide_color(cli.color), cli.quiet);
     interrupt::install();
     let code = match commands::run(cli) {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! Output: the colour decision, tables, JSON, and stderr messages.
 
 use comfy_table::{presets, ContentArrangement, Table};
+use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,21 +10,47 @@ use crate::cli::ColorChoice;
 static COLOR: AtomicBool = AtomicBool::new(false);
 static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// Decide colour once: `--color`, then `NO_COLOR`, then whether stderr is a TTY.
-pub fn init(choice: ColorChoice, quiet: bool) {
-    let on = match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
+/// Set the colour decision (see [`decide_color`]) and `--quiet` for the run.
+pub fn init(color: bool, quiet: bool) {
+    COLOR.store(color, Ordering::Relaxed);
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether to colour: `--color always|never`, else the environment
+/// (`NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`), else whether stdout and stderr
+/// are both terminals.
+pub fn decide_color(choice: ColorChoice) -> bool {
+    let env = std::env::var_os;
+    color_wanted(
+        choice,
+        env("NO_COLOR").as_deref(),
+        env("CLICOLOR_FORCE").as_deref(),
+        env("CLICOLOR").as_deref(),
         // Tables go to stdout and progress to stderr: colour only when
         // both are terminals, so `list | less` gets plain text.
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stderr().is_terminal()
-                && std::io::stdout().is_terminal()
-        }
-    };
-    COLOR.store(on, Ordering::Relaxed);
-    QUIET.store(quiet, Ordering::Relaxed);
+        || std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+    )
+}
+
+/// The colour rule, pure: an explicit `--color` wins; then `NO_COLOR` set
+/// and non-empty (no-color.org) disables; then `CLICOLOR_FORCE` set and not
+/// `0` forces; then `CLICOLOR=0` disables (bixense.com/clicolors); then a
+/// terminal decides.
+fn color_wanted(
+    choice: ColorChoice,
+    no_color: Option<&OsStr>,
+    clicolor_force: Option<&OsStr>,
+    clicolor: Option<&OsStr>,
+    terminal: impl FnOnce() -> bool,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto if no_color.is_some_and(|v| !v.is_empty()) => false,
+        ColorChoice::Auto if clicolor_force.is_some_and(|v| v != "0") => true,
+        ColorChoice::Auto if clicolor.is_some_and(|v| v == "0") => false,
+        ColorChoice::Auto => terminal(),
+    }
 }
 
 pub fn color() -> bool {
@@ -61,9 +88,11 @@ pub fn progress(msg: &str) {
     }
 }
 
-/// A warning on stderr (always shown).
+/// A warning on stderr (silenced by `--quiet`).
 pub fn warn(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{} {msg}", yellow("warning:"));
+    if !QUIET.load(Ordering::Relaxed) {
+        let _ = writeln!(std::io::stderr(), "{} {msg}", yellow("warning:"));
+    }
 }
 
 /// Write the answer to stdout. A closed pipe (`| head`) ends quietly.
@@ -107,6 +136,33 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_rule() {
+        use ColorChoice::{Always, Auto, Never};
+        let s = |v: &'static str| Some(OsStr::new(v));
+        let tty = || true;
+        let pipe = || false;
+        // An explicit choice beats every variable.
+        assert!(color_wanted(Always, s("1"), None, s("0"), pipe));
+        assert!(!color_wanted(Never, None, s("1"), None, tty));
+        // Auto: a terminal decides when nothing is set.
+        assert!(color_wanted(Auto, None, None, None, tty));
+        assert!(!color_wanted(Auto, None, None, None, pipe));
+        // NO_COLOR set and non-empty disables, even on a terminal and
+        // against CLICOLOR_FORCE; empty is as if unset.
+        assert!(!color_wanted(Auto, s("1"), None, None, tty));
+        assert!(!color_wanted(Auto, s("1"), s("1"), None, pipe));
+        assert!(color_wanted(Auto, s(""), None, None, tty));
+        // CLICOLOR_FORCE not 0 forces colour on a pipe; 0 does not.
+        assert!(color_wanted(Auto, None, s("1"), None, pipe));
+        assert!(color_wanted(Auto, s(""), s("yes"), s("0"), pipe));
+        assert!(!color_wanted(Auto, None, s("0"), None, pipe));
+        // CLICOLOR=0 disables on a terminal; other values leave it to the TTY.
+        assert!(!color_wanted(Auto, None, None, s("0"), tty));
+        assert!(color_wanted(Auto, None, None, s("1"), tty));
+        assert!(!color_wanted(Auto, None, None, s("1"), pipe));
+    }
 
     #[test]
     fn table_has_header_and_rows_without_trailing_blanks() {

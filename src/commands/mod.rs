@@ -55,10 +55,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Claude(args) => claude::run(&ctx, args),
         Command::Doctor => doctor::run(&ctx),
         Command::Completions(args) => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_complete::generate(args.shell, &mut cmd, "dev-prism", &mut out);
-            crate::output::print(&String::from_utf8_lossy(&out));
+            let cmd = <Cli as clap::CommandFactory>::command();
+            crate::output::print(&crate::completions::script(args.shell, cmd, "dev-prism"));
             Ok(0)
         }
     }

@@ -16,3 +16,4 @@ mod quickstart;
 mod reliability;
 mod safety;
 mod shapes;
+mod terminal;
