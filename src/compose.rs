@@ -37,6 +37,29 @@ pub struct Service {
     /// Networks the service is on; `null` values are plain attachments.
     #[serde(default, deserialize_with = "null_default")]
     pub networks: BTreeMap<String, Option<ServiceNetwork>>,
+    /// `env_file:` entries, absolute (Compose resolves them).
+    #[serde(default, deserialize_with = "env_files")]
+    pub env_file: Vec<String>,
+}
+
+/// `env_file` is a list of paths (Compose before 2.24) or of
+/// `{path, required}` objects.
+fn env_files<'de, D>(d: D) -> std::result::Result<Vec<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Option::<serde_json::Value>::deserialize(d)?.unwrap_or_default();
+    let one = |v: &serde_json::Value| -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Object(o) => o.get("path")?.as_str().map(str::to_string),
+            _ => None,
+        }
+    };
+    Ok(match &v {
+        serde_json::Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    })
 }
 
 /// A service's settings on one network.
@@ -642,6 +665,18 @@ mod tests {
         );
         assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
         assert!(plan.warnings[0].contains("`agent`"));
+    }
+
+    #[test]
+    fn env_file_entries_in_both_shapes() {
+        let p = parse_project(
+            r#"{"services": {"a": {"env_file": ["/r/.env.a"]},
+                "b": {"env_file": [{"path": "/r/.env.b", "required": false}]}, "c": {}}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.services["a"].env_file, ["/r/.env.a"]);
+        assert_eq!(p.services["b"].env_file, ["/r/.env.b"]);
+        assert!(p.services["c"].env_file.is_empty());
     }
 
     #[test]

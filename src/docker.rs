@@ -25,7 +25,10 @@ pub fn docker() -> Cmd {
 
 /// A compose project as dev-prism runs it: explicit files, name and profiles,
 /// so nothing from the user's shell (`COMPOSE_FILE`, `COMPOSE_PROFILES`, an
-/// exported `.env.session`) can redirect it to another project.
+/// exported `.env.session`) can redirect it to another project. Run in
+/// `dir` (with `PWD` = `dir`, so `${PWD}` means the session directory) and
+/// without `--project-directory`: Compose's project directory is the first
+/// file's directory, as for plain `docker compose`.
 #[derive(Debug, Clone)]
 pub struct ComposeProject {
     pub dir: PathBuf,
@@ -72,9 +75,7 @@ impl ComposeProject {
             .env_remove("COMPOSE_PROFILES")
             .arg("compose")
             .arg("--project-name")
-            .arg(&self.name)
-            .arg("--project-directory")
-            .arg(&self.dir);
+            .arg(&self.name);
         for f in &self.files {
             cmd = cmd.arg("--file").arg(f);
         }
@@ -390,11 +391,6 @@ pub fn endpoint_host(endpoint: &str) -> Option<String> {
         host_port.split(':').next()?.to_string()
     };
     (!host.is_empty()).then_some(host)
-}
-
-/// The compose files of a session as absolute paths, in `dir`.
-pub fn absolute(dir: &Path, files: &[String]) -> Vec<PathBuf> {
-    files.iter().map(|f| dir.join(f)).collect()
 }
 
 #[cfg(test)]

@@ -45,7 +45,6 @@ pub fn quote(value: &str) -> String {
 
 /// Parse dotenv text: `KEY=value` lines, `export ` prefixes, comments, and
 /// values that are bare, single-quoted or double-quoted (with escapes).
-#[cfg(test)]
 pub fn parse(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines() {
@@ -62,7 +61,6 @@ pub fn parse(text: &str) -> Vec<(String, String)> {
     out
 }
 
-#[cfg(test)]
 fn unquote(raw: &str) -> String {
     if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
         return inner.to_string();

@@ -328,6 +328,23 @@ pub fn tracked(worktree: &Path, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> 
         .collect())
 }
 
+/// Which of `paths` (relative to the worktree) git ignores.
+pub fn ignored(worktree: &Path, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> {
+    if paths.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let out = git_read(worktree)
+        .args(["check-ignore", "-z", "--"])
+        .args(paths)
+        .output_any()?;
+    Ok(out
+        .stdout
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect())
+}
+
 /// Whether git tracks `rel` in the worktree (a failure counts as tracked:
 /// then nothing is overwritten).
 pub fn is_tracked(worktree: &Path, rel: &Path) -> bool {

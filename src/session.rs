@@ -349,7 +349,16 @@ impl Session {
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
-            env.push(("COMPOSE_FILE".to_string(), files.join(":")));
+            // A path holding `:` needs another separator (Compose reads
+            // `COMPOSE_PATH_SEPARATOR`).
+            let sep = [':', ';', '|', ',']
+                .into_iter()
+                .find(|c| files.iter().all(|f| !f.contains(*c)))
+                .unwrap_or(':');
+            if sep != ':' {
+                env.push(("COMPOSE_PATH_SEPARATOR".to_string(), sep.to_string()));
+            }
+            env.push(("COMPOSE_FILE".to_string(), files.join(&sep.to_string())));
         }
         if !self.id.profiles.is_empty() {
             env.push(("COMPOSE_PROFILES".to_string(), self.id.profiles.join(",")));
@@ -799,6 +808,22 @@ mod tests {
             "/w/s 2/compose.yaml:/w/s 2/docker-compose.session.yml".into()
         )));
         assert!(env.contains(&("COMPOSE_PROFILES".into(), "a,b".into())));
+    }
+
+    #[test]
+    fn a_path_with_a_colon_gets_another_separator() {
+        let files = r#"["/w/a:b/compose.yaml","/w/a:b/docker-compose.session.yml"]"#;
+        let labels = [
+            (label::WORKING_DIR, "/w/a:b"),
+            (label::COMPOSE_FILES, files),
+        ];
+        let s = group_sessions(vec![container("web", &labels, &[])]).remove(0);
+        let env = s.env(None);
+        assert!(env.contains(&("COMPOSE_PATH_SEPARATOR".into(), ";".into())));
+        assert!(env.contains(&(
+            "COMPOSE_FILE".into(),
+            "/w/a:b/compose.yaml;/w/a:b/docker-compose.session.yml".into()
+        )));
     }
 
     #[test]

@@ -261,6 +261,53 @@ pub fn record(made: &mut MadeWorktree, update: impl FnOnce(&mut Marker)) -> Resu
     ownership::write_marker(&made.admin.dir, marker)
 }
 
+/// Zero config: the gitignored files Compose itself reads in the project
+/// folder `src` of the main checkout — the project directory's `.env` and
+/// the services' `env_file:` entries — relative to `src`. Asks Compose
+/// (`config`, no engine needed) which `env_file`s the services use.
+pub fn zero_config_copies(
+    repo: &Repo,
+    src: &Path,
+    picture: &layout::Picture,
+    project: &crate::docker::ComposeProject,
+) -> Result<Vec<String>> {
+    let resolved = crate::compose::parse_project(
+        &project
+            .config_json()
+            .map_err(crate::docker::compose_failure)?,
+    )?;
+    let mut wanted: Vec<PathBuf> = vec![picture.project_dir.join(".env")];
+    for service in resolved.services.values() {
+        wanted.extend(service.env_file.iter().map(PathBuf::from));
+    }
+    let mut rels: Vec<PathBuf> = wanted
+        .into_iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| p.strip_prefix(src).ok().map(Path::to_path_buf))
+        .collect();
+    rels.sort();
+    rels.dedup();
+    let in_repo: Vec<PathBuf> = rels
+        .iter()
+        .filter_map(|r| {
+            src.join(r)
+                .strip_prefix(&repo.main_root)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    let ignored = git::ignored(&repo.main_root, &in_repo)?;
+    Ok(rels
+        .into_iter()
+        .filter(|r| {
+            src.join(r)
+                .strip_prefix(&repo.main_root)
+                .is_ok_and(|p| ignored.contains(p))
+        })
+        .map(|r| crate::safety::git_path(&r))
+        .collect())
+}
+
 /// Copy the configured env files (usually gitignored) from the main
 /// checkout (`src_root`, the project folder there) into the session
 /// directory `dir` of the new worktree, and record what was written.

@@ -58,11 +58,24 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             .map_or_else(|| "session".into(), |n| n.to_string_lossy().into_owned())
     });
     // Fail early, before anything is made: no compose file, no engine.
-    layout::compose_files(&ctx.cwd, config.compose_files.as_deref())?;
+    layout::picture(
+        &ctx.cwd,
+        config.compose_files.as_deref(),
+        &reserved(&config),
+    )?;
     docker::ps_ids(&[format!("{}={}", label::WORKING_DIR, ctx.cwd.display())])?;
+    let copies = files_to_copy(ctx, &args, repo.as_ref(), &config, &prefix)?;
 
     let mut made = Made::default();
-    let session = match create(ctx, &args, repo.as_ref(), &config, &prefix, &mut made) {
+    let session = match create(
+        ctx,
+        &args,
+        repo.as_ref(),
+        &config,
+        &prefix,
+        &copies,
+        &mut made,
+    ) {
         Ok(s) => s,
         Err(e) => return Err(rollback(made, e)),
     };
@@ -140,12 +153,49 @@ fn rollback(made: Made, cause: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// The names dev-prism generates, never a base compose file.
+fn reserved(config: &Config) -> [&str; 2] {
+    [config.override_file(), session::OVERRIDE_FILE]
+}
+
+/// The files a new worktree gets from the main checkout: `envFiles`, or —
+/// with no config saying otherwise — the gitignored files Compose itself
+/// reads there (its `.env`, `env_file:` entries).
+fn files_to_copy(
+    ctx: &Ctx,
+    args: &CreateArgs,
+    repo: Option<&git::Repo>,
+    config: &Config,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let Some(repo) = repo.filter(|_| !args.in_place) else {
+        return Ok(Vec::new());
+    };
+    if !config.env_files.is_empty() {
+        return Ok(config.env_files.clone());
+    }
+    let subdir = ctx
+        .cwd
+        .strip_prefix(&repo.toplevel)
+        .unwrap_or(Path::new(""));
+    let src = layout::join(&repo.main_root, subdir);
+    let picture = layout::picture(&src, config.compose_files.as_deref(), &reserved(config))?;
+    let project = ComposeProject {
+        dir: src.clone(),
+        name: session::project_name(prefix, &src),
+        files: picture.files.clone(),
+        profiles: layout::session_profiles(&picture.profiles, &config.apps, true, &[]),
+    };
+    workspace::zero_config_copies(repo, &src, &picture, &project)
+}
+
 fn create(
     ctx: &Ctx,
     args: &CreateArgs,
     repo: Option<&git::Repo>,
     config: &Config,
     prefix: &str,
+    copies: &[String],
     made: &mut Made,
 ) -> Result<Session> {
     // 1. The working directory.
@@ -196,29 +246,20 @@ fn create(
 
     // 2. Files the stack needs that git does not carry.
     if let (Some(repo), Some(wt)) = (repo, made.worktree.as_mut()) {
-        workspace::copy_env_files(
-            &layout::join(&repo.main_root, &subdir),
-            &dir,
-            wt,
-            &config.env_files,
-        )?;
+        workspace::copy_env_files(&layout::join(&repo.main_root, &subdir), &dir, wt, copies)?;
     }
 
-    // 3. The compose project and its resolved services.
-    let mut files = docker::absolute(
-        &dir,
-        &layout::compose_files(&dir, config.compose_files.as_deref())?,
-    );
+    // 3. The compose project (what plain `docker compose` would run in the
+    // session directory) and its resolved services.
+    let picture = layout::picture(&dir, config.compose_files.as_deref(), &reserved(config))?;
+    let mut files = picture.files.clone();
     warn_unknown_apps(args, config);
-    let profiles: Vec<String> = match args.mode {
-        Mode::Native => Vec::new(),
-        Mode::Docker => config
-            .apps
-            .iter()
-            .filter(|a| !args.without.contains(a))
-            .cloned()
-            .collect(),
-    };
+    let profiles = layout::session_profiles(
+        &picture.profiles,
+        &config.apps,
+        args.mode == Mode::Docker,
+        &args.without,
+    );
     let name = session::project_name(prefix, &dir);
     let base = ComposeProject {
         dir: dir.clone(),
@@ -247,7 +288,7 @@ fn create(
         services: resolved.services.keys().cloned().collect(),
         env_file: config.env_file().to_string(),
         app_env: config.app_env.clone(),
-        env_files: config.env_files.clone(),
+        env_files: copies.to_vec(),
     };
 
     // 4. Generated files: all checked before any is written.

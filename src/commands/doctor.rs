@@ -112,30 +112,104 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }
     };
     if let Some(config) = config {
-        match layout::compose_files(&ctx.cwd, config.compose_files.as_deref()) {
-            Err(e) => r.line(false, true, "compose file", &e.to_string()),
-            Ok(files) if engine_ok || client_ok => {
-                let project = ComposeProject {
-                    dir: ctx.cwd.clone(),
-                    name: session::project_name("doctor", &ctx.cwd),
-                    files: docker::absolute(&ctx.cwd, &files),
-                    profiles: config.apps.clone(),
-                };
-                match project.config_json() {
-                    Ok(json) => {
-                        r.line(true, true, "compose file", &files.join(", "));
-                        if let Ok(resolved) = compose::parse_project(&json) {
-                            let plan = compose::session_override(&resolved, &[], |_, _| Vec::new());
-                            for w in plan.warnings {
-                                r.line(false, false, "parallel sessions", &w);
-                            }
-                        }
-                    }
-                    Err(e) => r.line(false, true, "compose file", &e.to_string()),
-                }
-            }
-            Ok(files) => r.line(true, true, "compose file", &files.join(", ")),
-        }
+        compose_checks(&mut r, ctx, repo.as_ref(), &config, engine_ok || client_ok);
     }
     Ok(if r.failed { 1 } else { 0 })
+}
+
+/// What dev-prism will run in this directory (files, profiles, project
+/// directory, what a new worktree gets copied), checked with `compose config`.
+fn compose_checks(
+    r: &mut Report,
+    ctx: &Ctx,
+    repo: Option<&git::Repo>,
+    config: &config::Config,
+    compose_ok: bool,
+) {
+    let reserved = [config.override_file(), session::OVERRIDE_FILE];
+    let picture = match layout::picture(&ctx.cwd, config.compose_files.as_deref(), &reserved) {
+        Ok(p) => p,
+        Err(e) => return r.line(false, true, "compose files", &e.to_string()),
+    };
+    let shown: Vec<String> = picture
+        .files
+        .iter()
+        .map(|f| super::display_path(f, &ctx.cwd))
+        .collect();
+    r.line(
+        true,
+        true,
+        "compose files",
+        &format!("{} (from {})", shown.join(", "), picture.source),
+    );
+    let profiles = layout::session_profiles(&picture.profiles, &config.apps, true, &[]);
+    r.line(
+        true,
+        false,
+        "profiles",
+        &if profiles.is_empty() {
+            "none (services without a profile)".to_string()
+        } else {
+            profiles.join(", ")
+        },
+    );
+    r.line(
+        true,
+        false,
+        "project directory",
+        &picture.project_dir.display().to_string(),
+    );
+    if !compose_ok {
+        return;
+    }
+    let project = ComposeProject {
+        dir: ctx.cwd.clone(),
+        name: session::project_name("doctor", &ctx.cwd),
+        files: picture.files.clone(),
+        profiles,
+    };
+    match project.config_json() {
+        Ok(json) => {
+            if let Ok(resolved) = compose::parse_project(&json) {
+                let plan = compose::session_override(&resolved, &[], |_, _| Vec::new());
+                for w in plan.warnings {
+                    r.line(false, false, "parallel sessions", &w);
+                }
+            }
+        }
+        Err(e) => {
+            r.line(
+                false,
+                true,
+                "compose config",
+                &docker::compose_failure(e).to_string(),
+            );
+            return;
+        }
+    }
+    if let Some(repo) = repo {
+        let copies = if config.env_files.is_empty() {
+            crate::workspace::zero_config_copies(repo, &ctx.cwd, &picture, &project)
+                .map(|c| (c, "gitignored files Compose reads"))
+        } else {
+            Ok((config.env_files.clone(), "envFiles in the config"))
+        };
+        match copies {
+            Ok((c, _)) if c.is_empty() => {
+                r.line(true, false, "copied into a new worktree", "nothing")
+            }
+            Ok((c, why)) => r.line(
+                true,
+                false,
+                "copied into a new worktree",
+                &format!("{} ({why})", c.join(", ")),
+            ),
+            Err(e) => r.line(
+                false,
+                false,
+                "copied into a new worktree",
+                &format!("{e:#}"),
+            ),
+        }
+    }
 }
