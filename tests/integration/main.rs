@@ -9,6 +9,7 @@ mod harness;
 mod claude;
 mod core;
 mod errors;
+mod hardening;
 mod lifecycle;
 mod perf;
 mod prune;
