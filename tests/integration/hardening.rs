@@ -29,6 +29,25 @@ volumes:
   data:
 "#;
 
+/// [`WEB`] plus a one-shot migration that fails: `create` starts the stack,
+/// sees the failure and rolls back.
+pub const WEB_AND_FAILING_MIGRATION: &str = r#"
+services:
+  web:
+    image: dev-prism-test/busybox:latest
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    stop_grace_period: 1s
+    ports:
+      - "8080"
+    volumes:
+      - data:/data
+  migrate:
+    image: dev-prism-test/busybox:latest
+    command: ["sh", "-c", "echo migration boom; exit 3"]
+volumes:
+  data:
+"#;
+
 /// A compose project prefix unique to this test run (`projectName`), so
 /// what a test leaves in Docker can be counted even when its containers are
 /// gone.
@@ -98,6 +117,25 @@ impl Case {
         let dir = self.session_dir(branch);
         assert!(dir.is_dir(), "{}", dir.display());
         dir
+    }
+
+    /// The `list --json` entry of the session in `dir`.
+    pub fn listed(&self, dir: &Path) -> Option<serde_json::Value> {
+        self.repo
+            .list_json()
+            .into_iter()
+            .find(|s| s["working_dir"] == dir.to_str().unwrap())
+    }
+
+    /// The session in `dir` is listed with all its containers running.
+    pub fn assert_running(&self, dir: &Path) {
+        let s = self.listed(dir);
+        assert_eq!(
+            s.as_ref().map(|s| s["status"].clone()),
+            Some(json!("running")),
+            "the session in {} should still be running: {s:?}",
+            dir.display()
+        );
     }
 
     /// Nothing of this test's sessions is left: no container, network or

@@ -444,6 +444,17 @@ pub fn wait_ok(children: Vec<std::process::Child>) -> Vec<Output> {
 // bounded in time and run in their own process group, a wedged engine,
 // cleanup by project-name prefix.
 
+/// FNV-1a 32-bit of a path's bytes as 8 hex digits: the hash that ends a
+/// session's compose project name and names its lock file.
+pub fn path_hash(path: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in path.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
 /// Quote a word for `sh`.
 pub fn sh_word(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -493,6 +504,11 @@ impl Shim {
         Shim { dir }
     }
 
+    /// Where the scripts live (and may leave marker files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// PATH with the shims first.
     pub fn path_var(&self) -> std::ffi::OsString {
         let mut dirs = vec![self.dir.path().to_path_buf()];
@@ -514,6 +530,15 @@ impl TestRepo {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         cmd
+    }
+
+    /// A lock dir for `DEV_PRISM_LOCK_DIR` inside the test's temp dir (0700).
+    pub fn lock_dir(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.base.join("locks");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
     }
 
     /// Linked worktrees (every `git worktree list` entry but the main one).
@@ -602,6 +627,11 @@ pub fn spawn_group(mut cmd: std::process::Command) -> GroupChild {
 }
 
 impl GroupChild {
+    /// What it wrote to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
     /// Wait until it ends, at most `limit` from its start; past the limit its
     /// whole process group is killed (`timed_out`).
     pub fn wait_bounded(mut self, limit: Duration) -> Bounded {
@@ -648,6 +678,18 @@ pub fn signal_group(pgid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")
         .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
         .status();
+}
+
+/// Poll until `path` exists; false after `limit`.
+pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 /// Containers, networks and volumes whose compose project starts with

@@ -10,6 +10,7 @@ mod claude;
 mod core;
 mod errors;
 mod hardening;
+mod hardening_safety;
 mod lifecycle;
 mod perf;
 mod prune;
