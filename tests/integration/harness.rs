@@ -627,6 +627,10 @@ pub fn spawn_group(mut cmd: std::process::Command) -> GroupChild {
 }
 
 impl GroupChild {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it wrote to stderr so far.
     pub fn stderr_so_far(&self) -> String {
         String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
@@ -673,11 +677,32 @@ pub fn run_bounded(cmd: std::process::Command, limit: Duration) -> Bounded {
     spawn_group(cmd).wait_bounded(limit)
 }
 
+/// `kill -SIG PID` (PID only).
+pub fn signal_pid(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
 /// `kill -SIG -- -PGID`: every process of a group, like a terminal's Ctrl-C.
 pub fn signal_group(pgid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")
         .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
         .status();
+}
+
+/// Whether a process exists.
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
 }
 
 /// Poll until `path` exists; false after `limit`.
@@ -690,6 +715,86 @@ pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     true
+}
+
+/// Processes (other than this test binary) whose command line or working
+/// directory mentions `base`: children a killed dev-prism left running.
+pub fn processes_under(base: &Path) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let needle = base.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me || !alive(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if cmdline.contains(&needle) || cwd.starts_with(&needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Wait (at most `limit`) until no process works under `base`; what is
+/// still running then.
+pub fn wait_for_no_processes_under(base: &Path, limit: Duration) -> Vec<(u32, String)> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = processes_under(base);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A Docker endpoint that accepts connections and never answers: a Unix
+/// socket served by a thread that holds every connection open.
+pub struct WedgedEngine {
+    dir: tempfile::TempDir,
+}
+
+impl WedgedEngine {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("dev-prism-wedged-")
+            .tempdir()
+            .unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.path().join("docker.sock")).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(s) => held.push(s),
+                    Err(_) => break,
+                }
+            }
+        });
+        WedgedEngine { dir }
+    }
+
+    /// `unix:///…/docker.sock`, for `DOCKER_HOST`.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+}
+
+impl Default for WedgedEngine {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Containers, networks and volumes whose compose project starts with

@@ -11,6 +11,7 @@ mod core;
 mod errors;
 mod hardening;
 mod hardening_safety;
+mod hardening_signals;
 mod lifecycle;
 mod perf;
 mod prune;
