@@ -631,6 +631,11 @@ impl GroupChild {
         self.child.id()
     }
 
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// What it wrote to stderr so far.
     pub fn stderr_so_far(&self) -> String {
         String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()

@@ -12,6 +12,7 @@ mod errors;
 mod hardening;
 mod hardening_safety;
 mod hardening_signals;
+mod hardening_soak;
 mod lifecycle;
 mod perf;
 mod prune;
