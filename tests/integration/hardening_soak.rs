@@ -49,6 +49,23 @@ fn session_dirs(sessions: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Every `*.lock` file below `dir`, relative to it.
+fn files_named_lock(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(path);
+            } else if path.extension().is_some_and(|x| x == "lock") {
+                found.push(path.strip_prefix(dir).unwrap_or(&path).to_path_buf());
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
     let secs = std::env::var("DEV_PRISM_SOAK_SECS")
@@ -57,10 +74,13 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
         .unwrap_or(DEFAULT_SECS);
     let case = Case::new("soak", WEB, json!({}));
     let locks = case.repo.lock_dir();
+    // The soak's own temp dir too: no lock file may be left there either.
+    let tmp = case.repo.base.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let sessions = case.sessions_dir();
     let cmd = |args: &[&str]| {
         let mut c = case.repo.std_cmd(case.root(), args);
-        c.env("DEV_PRISM_LOCK_DIR", &locks);
+        c.env("DEV_PRISM_LOCK_DIR", &locks).env("TMPDIR", &tmp);
         c
     };
 
@@ -77,6 +97,9 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
 
     let tally: Tally = Arc::new(Mutex::new(BTreeMap::new()));
     let hung: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    // Commands that Ctrl-C ended without catching it (SPEC: every command
+    // catches SIGINT and exits 130).
+    let died_of_sigint: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -85,7 +108,13 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
     println!("soak: {secs}s, {WORKERS} workers, seed {seed}");
     std::thread::scope(|scope| {
         for w in 0..WORKERS {
-            let (tally, hung, sessions, cmd) = (tally.clone(), hung.clone(), &sessions, &cmd);
+            let (tally, hung, died, sessions, cmd) = (
+                tally.clone(),
+                hung.clone(),
+                died_of_sigint.clone(),
+                &sessions,
+                &cmd,
+            );
             scope.spawn(move || {
                 let mut rng = Rng::new(seed.wrapping_add(w as u64 * 0x9e37_79b9));
                 let mut n = 0;
@@ -139,6 +168,11 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
                             .unwrap()
                             .push(format!("{refs:?}:\n{}", r.stderr));
                     }
+                    if signalled == Some("INT") && r.code().is_none() {
+                        died.lock()
+                            .unwrap()
+                            .push(format!("{refs:?} ({:?}):\n{}", r.status, r.stderr));
+                    }
                     let outcome = match (signalled, r.code()) {
                         (_, Some(0)) => "ok".to_string(),
                         (Some(sig), code) => format!("{sig} -> {code:?}"),
@@ -180,15 +214,17 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
         .filter(|n| !n.starts_with("repo-"))
         .collect();
     let dirs_left = session_dirs(&sessions);
+    let tmp_locks = files_named_lock(&tmp);
     println!("soak operations: {:#?}", tally.lock().unwrap());
     println!(
-        "soak checked: {} containers, {} networks, {} volumes, {} worktrees, {} branches ({branches:?}), {} lock files ({lock_files:?}), {} session dirs, {} stray processes",
+        "soak checked: {} containers, {} networks, {} volumes, {} worktrees, {} branches ({branches:?}), {} lock files ({lock_files:?}), {} lock files in its TMPDIR ({tmp_locks:?}), {} session dirs, {} stray processes",
         docker_left.0,
         docker_left.1,
         docker_left.2,
         worktrees.len(),
         branches.len(),
         lock_files.len(),
+        tmp_locks.len(),
         dirs_left.len(),
         strays.len()
     );
@@ -199,27 +235,61 @@ fn soak_concurrent_commands_and_kills_leave_nothing_behind() {
         destroy.status,
         stderr(&destroy)
     );
+    // Every problem at once: a soak failure is hard to reproduce.
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
     let hung = hung.lock().unwrap();
-    assert!(hung.is_empty(), "commands hung:\n{}", hung.join("\n"));
-    assert!(strays.is_empty(), "processes still running: {strays:?}");
-    assert_eq!(docker_left, (0, 0, 0), "docker objects left\n{finals}");
-    assert!(
+    check(
+        hung.is_empty(),
+        format!("commands hung:\n{}", hung.join("\n")),
+    );
+    let died = died_of_sigint.lock().unwrap();
+    check(
+        died.is_empty(),
+        format!(
+            "commands killed by Ctrl-C instead of catching it:\n{}",
+            died.join("\n")
+        ),
+    );
+    check(
+        strays.is_empty(),
+        format!("processes still running: {strays:?}"),
+    );
+    check(
+        docker_left == (0, 0, 0),
+        format!("containers, networks, volumes left: {docker_left:?}"),
+    );
+    check(
         worktrees.is_empty(),
-        "worktrees left: {worktrees:?}\n{finals}"
+        format!("worktrees left: {worktrees:?}"),
     );
-    assert_eq!(
-        branches,
-        vec!["keep-copy".to_string(), "main".to_string()],
-        "{finals}"
+    check(
+        branches == ["keep-copy", "main"],
+        format!("branches left: {branches:?}"),
     );
-    assert!(
-        session_locks.is_empty(),
-        "lock files left: {session_locks:?}"
+    check(
+        session_locks.is_empty() && tmp_locks.is_empty(),
+        format!("lock files left: {session_locks:?} {tmp_locks:?}"),
     );
-    assert!(
+    check(
         dirs_left.is_empty(),
-        "left in the sessions dir: {dirs_left:?}"
+        format!("left in the sessions dir: {dirs_left:?}"),
     );
-    assert_eq!(case.repo.git(&["rev-parse", "keep-copy"]), kept_commit);
-    assert_eq!(case.repo.git(&["rev-parse", "main"]), main_head);
+    check(
+        case.repo.git(&["rev-parse", "keep-copy"]) == kept_commit,
+        "the merged session commit is lost".to_string(),
+    );
+    check(
+        case.repo.git(&["rev-parse", "main"]) == main_head,
+        "main moved".to_string(),
+    );
+    assert!(
+        problems.is_empty(),
+        "soak left problems:\n- {}\n{finals}",
+        problems.join("\n- ")
+    );
 }
