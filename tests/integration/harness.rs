@@ -677,6 +677,17 @@ impl GroupChild {
     }
 }
 
+impl Drop for GroupChild {
+    /// A test that fails before waiting must not leave dev-prism running
+    /// (it could make containers after the cleanup): kill its group.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal_group(self.child.id(), "KILL");
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Run `cmd` in its own process group; kill the group after `limit`.
 pub fn run_bounded(cmd: std::process::Command, limit: Duration) -> Bounded {
     spawn_group(cmd).wait_bounded(limit)
