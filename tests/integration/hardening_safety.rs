@@ -43,6 +43,9 @@ fn env_files_copy_through_a_symlinked_dir_keeps_the_source() {
     if out.status.success() {
         case.repo
             .ok(&["destroy", case.session_dir("sym").to_str().unwrap()]);
+    } else {
+        // refused for this reason, not another
+        assert!(stderr(&out).contains("config/.env"), "{}", stderr(&out));
     }
     assert_eq!(read(&shared.join(".env")), "SECRET=keep-me\n");
     case.assert_clean();
