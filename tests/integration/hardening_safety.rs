@@ -417,6 +417,10 @@ fn rollback_keeps_the_worktree_when_compose_down_fails() {
     let out = case.run_with_path(&shim.path_var(), &["create", "--branch", "rb"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("migration boom"),
+        "failed for another reason:\n{err}"
+    );
     let dir = case.session_dir("rb");
     let (c, n, v) = prefix_leftovers(&case.prefix);
     if c + n + v > 0 {
