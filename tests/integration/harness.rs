@@ -438,3 +438,422 @@ pub fn wait_ok(children: Vec<std::process::Child>) -> Vec<Output> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Helpers of the hardening tests (issue 9): fault-injecting shims, commands
+// bounded in time and run in their own process group, a wedged engine,
+// cleanup by project-name prefix.
+
+/// FNV-1a 32-bit of a path's bytes as 8 hex digits: the hash that ends a
+/// session's compose project name and names its lock file.
+pub fn path_hash(path: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in path.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// Quote a word for `sh`.
+pub fn sh_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The absolute path of a program on PATH.
+pub fn real_program(program: &str) -> PathBuf {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap();
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && path.is_absolute(),
+        "cannot find the real {program} on PATH: {path:?}"
+    );
+    path
+}
+
+/// A directory of `sh` scripts standing in for `git` or `docker`: each runs
+/// its body (which may use `$REAL`, the real program, and `$SHIM_DIR`) and
+/// then `exec "$REAL" "$@"`. Put first on PATH to inject a fault.
+pub struct Shim {
+    dir: tempfile::TempDir,
+}
+
+impl Shim {
+    /// `programs`: (name, body) pairs, e.g.
+    /// `("docker", "case \" $* \" in *' down '*) exit 1;; esac")`.
+    pub fn new(programs: &[(&str, &str)]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("dev-prism-shim-")
+            .tempdir()
+            .unwrap();
+        for (program, body) in programs {
+            let real = real_program(program);
+            let script = format!(
+                "#!/bin/sh\nREAL={}\nSHIM_DIR={}\n{body}\nexec \"$REAL\" \"$@\"\n",
+                sh_word(&real.display().to_string()),
+                sh_word(&dir.path().display().to_string()),
+            );
+            let path = dir.path().join(program);
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Shim { dir }
+    }
+
+    /// Where the scripts live (and may leave marker files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// PATH with the shims first.
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(dirs).unwrap()
+    }
+}
+
+impl TestRepo {
+    /// The dev-prism binary as a std Command in `dir`, sealed like
+    /// [`TestRepo::cmd_in`], output captured (for spawning and signals).
+    pub fn std_cmd(&self, dir: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dev-prism"));
+        cmd.current_dir(dir).args(args);
+        seal_std(&mut cmd);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
+    /// A lock dir for `DEV_PRISM_LOCK_DIR` inside the test's temp dir (0700).
+    pub fn lock_dir(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.base.join("locks");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    /// Linked worktrees (every `git worktree list` entry but the main one).
+    pub fn linked_worktrees(&self) -> Vec<String> {
+        self.git(&["worktree", "list", "--porcelain"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("worktree "))
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// A command that ran in its own process group with a time limit.
+pub struct Bounded {
+    pub status: std::process::ExitStatus,
+    #[allow(dead_code)] // for tests that read the answer
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The limit passed and the process group was killed.
+    pub timed_out: bool,
+}
+
+impl Bounded {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// A child started in its own process group, with its output collected on
+/// threads (so a grandchild holding a pipe cannot block the test).
+pub struct GroupChild {
+    pub child: std::process::Child,
+    pub started: std::time::Instant,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Spawn `cmd` as the leader of a new process group (as a shell does for a
+/// foreground job, so a terminal's Ctrl-C can be imitated with
+/// [`signal_group`]).
+pub fn spawn_group(mut cmd: std::process::Command) -> GroupChild {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let handle = std::thread::spawn(move || {
+            if let Some(mut p) = pipe {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = p.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            }
+        });
+        (buf, handle)
+    };
+    let (out, h1) = collect(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let (err, h2) = collect(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    GroupChild {
+        child,
+        started: std::time::Instant::now(),
+        out,
+        err,
+        readers: vec![h1, h2],
+    }
+}
+
+impl GroupChild {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until it ends, at most `limit` from its start; past the limit its
+    /// whole process group is killed (`timed_out`).
+    pub fn wait_bounded(mut self, limit: Duration) -> Bounded {
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if self.started.elapsed() > limit {
+                timed_out = true;
+                signal_group(self.child.id(), "KILL");
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let elapsed = self.started.elapsed();
+        // A child in another process group may still hold a pipe: do not
+        // wait for it for long.
+        let readers_done = std::time::Instant::now();
+        while self.readers.iter().any(|h| !h.is_finished())
+            && readers_done.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stdout = String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned();
+        let stderr = String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned();
+        Bounded {
+            status,
+            stdout,
+            stderr,
+            elapsed,
+            timed_out,
+        }
+    }
+}
+
+impl Drop for GroupChild {
+    /// A test that fails before waiting must not leave dev-prism running
+    /// (it could make containers after the cleanup): kill its group.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal_group(self.child.id(), "KILL");
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run `cmd` in its own process group; kill the group after `limit`.
+pub fn run_bounded(cmd: std::process::Command, limit: Duration) -> Bounded {
+    spawn_group(cmd).wait_bounded(limit)
+}
+
+/// `kill -SIG PID` (PID only).
+pub fn signal_pid(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+/// `kill -SIG -- -PGID`: every process of a group, like a terminal's Ctrl-C.
+pub fn signal_group(pgid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .status();
+}
+
+/// Whether a process exists.
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+}
+
+/// Poll until `path` exists; false after `limit`.
+pub fn wait_for_file(path: &Path, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// Processes (other than this test binary) whose command line or working
+/// directory mentions `base`: children a killed dev-prism left running.
+pub fn processes_under(base: &Path) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let needle = base.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me || !alive(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if cmdline.contains(&needle) || cwd.starts_with(&needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Wait (at most `limit`) until no process works under `base`; what is
+/// still running then.
+pub fn wait_for_no_processes_under(base: &Path, limit: Duration) -> Vec<(u32, String)> {
+    let start = std::time::Instant::now();
+    loop {
+        let left = processes_under(base);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A Docker endpoint that accepts connections and never answers: a Unix
+/// socket served by a thread that holds every connection open.
+pub struct WedgedEngine {
+    dir: tempfile::TempDir,
+}
+
+impl WedgedEngine {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("dev-prism-wedged-")
+            .tempdir()
+            .unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.path().join("docker.sock")).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(s) => held.push(s),
+                    Err(_) => break,
+                }
+            }
+        });
+        WedgedEngine { dir }
+    }
+
+    /// `unix:///…/docker.sock`, for `DOCKER_HOST`.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+}
+
+impl Default for WedgedEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Containers, networks and volumes whose compose project starts with
+/// `prefix-`.
+pub fn prefix_leftovers(prefix: &str) -> (usize, usize, usize) {
+    let fmt = "{{.Label \"com.docker.compose.project\"}}";
+    let count = |args: &[&str]| {
+        docker(args)
+            .lines()
+            .filter(|l| l.starts_with(&format!("{prefix}-")))
+            .count()
+    };
+    (
+        count(&["ps", "-a", "--format", fmt]),
+        count(&["network", "ls", "--format", fmt]),
+        count(&["volume", "ls", "--format", fmt]),
+    )
+}
+
+/// Removes every container, network and volume whose compose project starts
+/// with `prefix-` when dropped (also projects whose containers are gone, or
+/// that live outside the test's temp dir).
+pub struct PrefixGuard(pub String);
+
+impl Drop for PrefixGuard {
+    fn drop(&mut self) {
+        let fmt = "{{.Label \"com.docker.compose.project\"}}";
+        let mut projects: Vec<String> = ["ps -a", "network ls", "volume ls"]
+            .iter()
+            .flat_map(|kind| {
+                let mut args: Vec<&str> = kind.split(' ').collect();
+                args.extend(["--format", fmt]);
+                docker(&args)
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{}-", self.0)))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        projects.sort();
+        projects.dedup();
+        for p in projects {
+            cleanup_project(&p);
+        }
+    }
+}
