@@ -212,10 +212,10 @@ pub struct CreateArgs {
     )]
     pub base: String,
     /// docker: start app profiles too; native: infrastructure only
-    #[arg(long, value_enum, default_value_t = Mode::Docker)]
+    #[arg(short, long, value_enum, default_value_t = Mode::Docker)]
     pub mode: Mode,
     /// App profiles not to start in docker mode (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "APPS")]
+    #[arg(short = 'W', long, value_delimiter = ',', value_name = "APPS")]
     pub without: Vec<String>,
     /// Use the current directory instead of a new worktree
     #[arg(long)]
@@ -309,13 +309,13 @@ pub struct DestroyArgs {
     #[arg(conflicts_with = "all", value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Every session of this repository (all sessions with --global)
-    #[arg(long)]
+    #[arg(short, long)]
     pub all: bool,
     /// With --all: every session on this Docker engine
     #[arg(short, long, requires = "all")]
     pub global: bool,
     /// Remove even with uncommitted changes or unmerged commits
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
 }
 
@@ -325,14 +325,14 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Remove even with uncommitted changes or unmerged commits
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ClaudeArgs {
     /// Replace files and sections that already exist
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
 }
 
@@ -500,6 +500,23 @@ mod tests {
                 vec!["dev-prism", "start"]
             ]
         );
+    }
+
+    #[test]
+    fn short_flags_of_the_original_tool() {
+        let cli =
+            Cli::try_parse_from(["dev-prism", "create", "-m", "native", "-W", "a,b"]).unwrap();
+        let Command::Create(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.mode, Mode::Native);
+        assert_eq!(args.without, vec!["a", "b"]);
+        let cli = Cli::try_parse_from(["dev-prism", "destroy", "-a", "-f"]).unwrap();
+        let Command::Destroy(args) = cli.command else {
+            panic!()
+        };
+        assert!(args.all && args.force);
+        assert!(Cli::try_parse_from(["dev-prism", "prune", "-f"]).is_ok());
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct Config {
     /// Name of the generated env file (default `.env.session`).
     #[serde(default)]
     pub env_file: Option<String>,
+    /// A `.mjs`/`.js` config of the original tool without `services`: its
+    /// defaults apply (`postgres:5432`, `app:3000`, where they exist).
+    #[serde(skip)]
+    pub original_services: bool,
 }
 
 impl Config {
@@ -65,6 +69,22 @@ impl Config {
 
     pub fn env_file(&self) -> &str {
         self.env_file.as_deref().unwrap_or(crate::session::ENV_FILE)
+    }
+
+    /// Extra `(service, container port)` pairs to publish: `services`, or
+    /// the original tool's defaults for those of `existing` services.
+    pub fn extra_ports(&self, existing: &[String]) -> Vec<(String, u16)> {
+        if self.original_services {
+            return [("postgres", 5432), ("app", 3000)]
+                .into_iter()
+                .filter(|(s, _)| existing.iter().any(|e| e == s))
+                .map(|(s, p)| (s.to_string(), p))
+                .collect();
+        }
+        self.services
+            .iter()
+            .map(|e| (e.name.clone(), e.internal_port))
+            .collect()
     }
 }
 
@@ -97,7 +117,10 @@ pub fn load(root: &Path) -> Result<Loaded> {
         std::fs::read_to_string(&path)
             .with_context(|| format!("could not read {}", path.display()))?
     };
-    let (config, warnings) = parse(&text, &path)?;
+    let (mut config, warnings) = parse(&text, &path)?;
+    config.original_services = is_script(&path)
+        && serde_json::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|v| v.get("services").is_none());
     Ok(Loaded {
         config,
         path: Some(path),

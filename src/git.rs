@@ -393,6 +393,22 @@ pub fn unique_commits(repo_dir: &Path, rev: &str, except: Option<&str>) -> Resul
         .with_context(|| format!("unexpected `git rev-list --count` output `{}`", out.trim()))
 }
 
+/// Detach a worktree's HEAD at `commit` (its files and index untouched).
+pub fn detach_head(worktree: &Path, commit: &str) -> std::result::Result<(), CmdError> {
+    git(worktree)
+        .args([
+            "update-ref",
+            "--no-deref",
+            "-m",
+            "dev-prism: detach before deleting the branch",
+            "HEAD",
+        ])
+        .arg(commit)
+        .uninterruptible()
+        .output()
+        .map(|_| ())
+}
+
 /// `git branch -D`: delete a branch whatever it holds.
 pub fn force_delete_branch(repo_dir: &Path, branch: &str) -> std::result::Result<(), CmdError> {
     git(repo_dir)

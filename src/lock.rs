@@ -139,6 +139,22 @@ pub fn acquire(path: &Path, what: &str, wait: Wait) -> Result<Option<Lock>> {
     }
 }
 
+/// Remove the lock files nobody holds (left by a dev-prism that was
+/// killed): each is taken and released, which removes it; a held one is
+/// left alone.
+pub fn sweep() {
+    let Ok(dir) = dir() else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "lock") {
+            let _ = acquire(&path, "sweep", Wait::No);
+        }
+    }
+}
+
 /// Read the first line of a lock file (for messages).
 pub fn describe(path: &Path) -> String {
     let mut text = String::new();
@@ -172,5 +188,21 @@ mod tests {
         assert!(!path.exists());
         let b = acquire(&path, "destroy", Wait::Up(Duration::from_secs(1))).unwrap();
         assert!(b.is_some());
+    }
+
+    #[test]
+    fn sweep_removes_only_unheld_lock_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("DEV_PRISM_LOCK_DIR", d.path());
+        let stale = d.path().join("stale.lock");
+        std::fs::write(&stale, "create pid=1\n").unwrap();
+        let held = acquire(&d.path().join("held.lock"), "create", Wait::No)
+            .unwrap()
+            .unwrap();
+        sweep();
+        assert!(!stale.exists());
+        assert!(d.path().join("held.lock").exists());
+        drop(held);
+        std::env::remove_var("DEV_PRISM_LOCK_DIR");
     }
 }

@@ -34,7 +34,13 @@ fn main() {
     process::set_verbose(cli.verbose);
     output::init(output::decide_color(cli.color), cli.quiet);
     interrupt::install();
+    // `with-env` exits with its command's code, whatever signal it got.
+    let own_code = matches!(cli.command, cli::Command::WithEnv(_));
     let code = match commands::run(cli) {
+        // A signal arrived while a step ran to its end: still 128 + signal.
+        Ok(_) if !own_code && interrupt::signal().is_some() => {
+            128 + interrupt::signal().unwrap_or(2)
+        }
         Ok(code) => code,
         Err(e) => {
             report(&e);

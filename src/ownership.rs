@@ -150,6 +150,10 @@ pub struct Marker {
     /// Made from a running first-release session's labels.
     #[serde(default)]
     pub migrated: bool,
+    /// Made from a session of the original TypeScript tool, which did not
+    /// record whether it created the branch (so it is kept).
+    #[serde(default)]
+    pub branch_unknown: bool,
 }
 
 impl Marker {
@@ -338,6 +342,7 @@ mod tests {
             sessions_dir: None,
             files: vec![],
             migrated: false,
+            branch_unknown: false,
         }
     }
 

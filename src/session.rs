@@ -68,6 +68,9 @@ pub struct Identity {
     pub app_env: BTreeMap<String, BTreeMap<String, String>>,
     /// The config's `envFiles` at create time.
     pub env_files: Vec<String>,
+    /// Made by the original TypeScript dev-prism (no `dev-prism.worktree`
+    /// label): whether it made a worktree is read from git.
+    pub legacy: bool,
 }
 
 impl Identity {
@@ -241,6 +244,7 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
         env_files: get(label::ENV_FILES)
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
+        legacy: get(label::WORKTREE).is_none(),
     }
 }
 
@@ -851,6 +855,7 @@ mod tests {
             )]
             .into(),
             env_files: vec![".env".into()],
+            legacy: false,
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

@@ -250,10 +250,15 @@ fn branch_step(made: &MadeWorktree, why: Why, force: bool) -> Result<BranchStep>
         return Ok(BranchStep::Nothing);
     };
     if !m.branch_created {
-        return Ok(if git::branch_exists(&made.repo_dir, name)? {
-            BranchStep::Keep(existed_before(name))
-        } else {
+        return Ok(if !git::branch_exists(&made.repo_dir, name)? {
             BranchStep::Nothing
+        } else if m.branch_unknown {
+            BranchStep::Keep(format!(
+                "kept branch `{name}`: the original dev-prism did not record whether it made it; `git branch -d {}` deletes it once merged",
+                shell_quote(name)
+            ))
+        } else {
+            BranchStep::Keep(existed_before(name))
         });
     }
     let Some(commit) = git::branch_commit(&made.repo_dir, name)? else {
@@ -343,53 +348,85 @@ pub fn execute(plan: Plan) -> Result<Report> {
         remove_generated(&target)?;
     }
 
-    // 3. The worktree.
-    match worktree {
-        None => {}
-        Some(step) => {
-            let Some(made) = &target.worktree else {
-                return Ok(report);
-            };
-            let result = match step {
-                WorktreeStep::Forget => git::prune_worktrees(&made.repo_dir),
-                WorktreeStep::Remove {
-                    force,
-                    unlock,
-                    pre_delete,
-                } => remove_worktree(made, force, unlock, &pre_delete),
-            };
-            if let Err(e) = result {
+    // 3. The branch, then the worktree: the branch goes first (its
+    // worktree detached from it), so a kill between the two leaves a
+    // worktree whose record still names the branch, never a branch without
+    // a record.
+    let (Some(step), Some(made)) = (worktree, &target.worktree) else {
+        return Ok(report);
+    };
+    // The directory may have vanished meanwhile (another process): then
+    // git only has to forget the worktree.
+    let step = match step {
+        WorktreeStep::Remove { .. } if !made.top.is_dir() => WorktreeStep::Forget,
+        other => other,
+    };
+    let removing = matches!(step, WorktreeStep::Remove { .. });
+    match branch {
+        BranchStep::Nothing => {}
+        BranchStep::Keep(msg) if msg.contains("existed before") => report.notes.push(msg),
+        BranchStep::Keep(msg) => report.warnings.push(msg),
+        BranchStep::Delete(name) if removing => {
+            if let Err(e) = delete_branch(made, &name, true) {
+                report.warnings.push(e);
+            }
+        }
+        BranchStep::Delete(name) => {
+            // The directory is gone: git forgets the worktree first.
+            if let Err(e) = git::prune_worktrees(&made.repo_dir) {
                 bail!(
-                    "removed the containers of {dir}, but {e:#}\n  the worktree and its branch are kept: run {finish} to finish"
+                    "removed the containers of {dir}, but git could not forget the worktree: {e:#}\n  run {finish} to finish"
                 );
             }
-            if why != Why::Rollback {
-                stop_if_signalled(&format!(
-                    "after removing the worktree {}; its branch is kept",
-                    made.top.display()
-                ))?;
-            }
-            // 4. The branch.
-            match branch {
-                BranchStep::Nothing => {}
-                BranchStep::Keep(msg) if msg.contains("existed before") => report.notes.push(msg),
-                BranchStep::Keep(msg) => report.warnings.push(msg),
-                BranchStep::Delete(name) => {
-                    if let Err(e) = git::force_delete_branch(&made.repo_dir, &name) {
-                        report.warnings.push(format!(
-                            "kept branch `{name}`: {}",
-                            e.error_lines().join("; ").trim_start_matches("error: ")
-                        ));
-                    }
-                }
-            }
-            // 5. An empty sessions directory dev-prism chose.
-            if let Some(sessions) = made.marker().and_then(|m| m.sessions_dir.as_deref()) {
-                let _ = std::fs::remove_dir(sessions);
+            if let Err(e) = delete_branch(made, &name, false) {
+                report.warnings.push(e);
             }
         }
     }
+    if why != Why::Rollback {
+        stop_if_signalled(&format!(
+            "after removing the containers of {dir}; the worktree {} is kept: run {finish} to finish",
+            made.top.display()
+        ))?;
+    }
+    let result = match step {
+        WorktreeStep::Forget => git::prune_worktrees(&made.repo_dir),
+        WorktreeStep::Remove {
+            force,
+            unlock,
+            pre_delete,
+        } => remove_worktree(made, force, unlock, &pre_delete),
+    };
+    if let Err(e) = result {
+        bail!(
+            "removed the containers of {dir}, but {e:#}\n  the worktree is kept: run {finish} to finish"
+        );
+    }
+    // 4. An empty sessions directory dev-prism chose.
+    if let Some(sessions) = made.marker().and_then(|m| m.sessions_dir.as_deref()) {
+        let _ = std::fs::remove_dir(sessions);
+    }
     Ok(report)
+}
+
+/// Delete a branch dev-prism created; with `detach`, its worktree is first
+/// detached from it (at the same commit, files untouched). A failure is a
+/// warning to report: the branch is kept.
+fn delete_branch(made: &MadeWorktree, name: &str, detach: bool) -> std::result::Result<(), String> {
+    let kept = |why: String| {
+        format!(
+            "kept branch `{name}`: {}",
+            why.trim_start_matches("error: ")
+        )
+    };
+    if detach && made.head().0.as_deref() == Some(name) {
+        let commit = git::branch_commit(&made.repo_dir, name)
+            .ok()
+            .flatten()
+            .ok_or_else(|| kept("its commit could not be read".into()))?;
+        git::detach_head(&made.top, &commit).map_err(|e| kept(e.error_lines().join("; ")))?;
+    }
+    git::force_delete_branch(&made.repo_dir, name).map_err(|e| kept(e.error_lines().join("; ")))
 }
 
 fn stop_if_signalled(what: &str) -> Result<()> {

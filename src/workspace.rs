@@ -182,6 +182,7 @@ pub fn make(req: &Request, made: &mut Option<MadeWorktree>) -> Result<PathBuf> {
         sessions_dir: req.sessions_dir_default.then(|| sessions_dir.clone()),
         files: Vec::new(),
         migrated: false,
+        branch_unknown: false,
     };
     let record = |admin: &ownership::Admin| -> Result<ownership::Admin> {
         admin.write_marker(&marker)?;

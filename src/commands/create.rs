@@ -289,14 +289,12 @@ fn create(
         env_file: config.env_file().to_string(),
         app_env: config.app_env.clone(),
         env_files: copies.to_vec(),
+        legacy: false,
     };
 
     // 4. Generated files: all checked before any is written.
-    let extra: Vec<(String, u16)> = config
-        .services
-        .iter()
-        .map(|e| (e.name.clone(), e.internal_port))
-        .collect();
+    let names: Vec<String> = resolved.services.keys().cloned().collect();
+    let extra = config.extra_ports(&names);
     let plan = compose::session_override(&resolved, &extra, |svc, port| identity.labels(svc, port));
     for w in &plan.warnings {
         output::warn(w);

@@ -177,7 +177,7 @@ fn confirm(ctx: &Ctx, ready: &[(Lock, Plan)], kept: &[String]) -> Result<()> {
 /// first-release session gets its record now).
 pub fn target_of(s: &Session) -> Result<Target> {
     let dir = &s.id.working_dir;
-    let worktree = if s.id.worktree {
+    let worktree = if s.id.worktree || s.id.legacy {
         made_worktree(s)?
     } else {
         None

@@ -100,6 +100,23 @@ fn stop(s: &Session) -> Result<()> {
         .args(["stop"])
         .output()
         .map_err(docker::engine_error)?;
+    if s.id.legacy {
+        // The original tool's sessions record no profiles: stop whatever
+        // of them still runs.
+        let running: Vec<String> = docker::project_containers(&s.id.project_name)?
+            .into_iter()
+            .filter(|c| c.state.is_running())
+            .map(|c| c.id)
+            .collect();
+        if !running.is_empty() {
+            docker::docker()
+                .arg("stop")
+                .args(&running)
+                .deadline(Duration::from_secs(120))
+                .output()
+                .map_err(docker::engine_error)?;
+        }
+    }
     // Its ports are released: the files would only mislead.
     if s.id.working_dir.is_dir() {
         super::session_files::remove_env_files(&s.id)?;

@@ -110,14 +110,23 @@ pub fn sessions_in_scope(dir: &Path, global: bool) -> Result<(Vec<Session>, bool
     let Some(repo) = git::discover(dir)? else {
         return Ok((all, true));
     };
-    let worktrees: Vec<PathBuf> = git::worktrees(&repo.toplevel)?
-        .into_iter()
-        .map(|w| w.path)
-        .collect();
+    let worktrees = git::worktrees(&repo.toplevel)?;
     let mut mine: Vec<Session> = all
         .into_iter()
-        .filter(|s| worktrees.iter().any(|w| s.id.working_dir.starts_with(w)))
+        .filter(|s| {
+            worktrees
+                .iter()
+                .any(|w| s.id.working_dir.starts_with(&w.path))
+        })
         .collect();
+    // Sessions of the original tool carry no branch label: ask git.
+    for s in mine.iter_mut().filter(|s| s.id.branch.is_none()) {
+        s.id.branch = worktrees
+            .iter()
+            .filter(|w| s.id.working_dir.starts_with(&w.path))
+            .max_by_key(|w| w.path.as_os_str().len())
+            .and_then(|w| w.branch.clone());
+    }
     let admins = ownership::admins(&repo.common_dir);
     for s in &mine {
         migrate(&admins, s);
@@ -157,6 +166,7 @@ pub fn identity_of_marker(m: &Marker, common_dir: &Path) -> Identity {
         env_file: session::ENV_FILE.into(),
         app_env: Default::default(),
         env_files: Vec::new(),
+        legacy: false,
     }
 }
 
@@ -164,7 +174,7 @@ pub fn identity_of_marker(m: &Marker, common_dir: &Path) -> Identity {
 /// its labels (trusted: they were set when the session was made), so the
 /// rest of dev-prism can rely on it.
 pub fn migrate(admins: &[ownership::Admin], s: &Session) {
-    if !s.id.worktree || s.containers.is_empty() {
+    if !(s.id.worktree || s.id.legacy) || s.containers.is_empty() {
         return;
     }
     let Some(admin) = admins
@@ -174,7 +184,8 @@ pub fn migrate(admins: &[ownership::Admin], s: &Session) {
     else {
         return;
     };
-    if admin.ours() {
+    // The original tool made the worktree when its session is at its top.
+    if admin.ours() || (s.id.legacy && admin.worktree != s.id.working_dir) {
         return;
     }
     let marker = Marker {
@@ -194,6 +205,7 @@ pub fn migrate(admins: &[ownership::Admin], s: &Session) {
         sessions_dir: None,
         files: Vec::new(),
         migrated: true,
+        branch_unknown: s.id.legacy,
     };
     if let Err(e) = admin.write_marker(&marker) {
         crate::output::warn(&format!(

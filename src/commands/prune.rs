@@ -125,6 +125,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
             ctx.cwd.display()
         );
     };
+    crate::lock::sweep();
     let sessions = group_sessions(docker::managed_containers()?);
     let admins = ownership::admins(&repo.common_dir);
     for s in &sessions {
@@ -288,6 +289,7 @@ mod tests {
                 sessions_dir: None,
                 files: vec![],
                 migrated: false,
+                branch_unknown: false,
             }),
         }
     }
