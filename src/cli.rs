@@ -153,7 +153,7 @@ pub enum Command {
         dev-prism start                                # the session you are in\n  \
         dev-prism start ../myapp-sessions/feature-login\n  \
         dev-prism start && dev-prism env --json        # the new ports")]
-    Start(DirArgs),
+    Start(StartArgs),
     /// Stop a session's containers (data volumes are kept)
     #[command(after_long_help = "Examples:\n  \
         dev-prism stop                                 # the session you are in\n  \
@@ -278,6 +278,17 @@ pub struct WithEnvArgs {
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Session directory, or a directory inside it (default: current directory)
+    #[arg(value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
+    /// Print the session as JSON (the `list --json` object), plus `moved`:
+    /// the ports that had to move
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

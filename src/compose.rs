@@ -256,18 +256,37 @@ pub fn session_override<F>(project: &Project, extra: &[(String, u16)], labels: F
 where
     F: Fn(&str, Option<u16>) -> Vec<(String, String)>,
 {
+    session_override_placed(project, extra, |_, p| p, labels)
+}
+
+/// [`session_override`] with each session port passed through
+/// `place(service, port)`, which chooses its host address and host port
+/// (see `ports`).
+pub fn session_override_placed<F, P>(
+    project: &Project,
+    extra: &[(String, u16)],
+    mut place: P,
+    labels: F,
+) -> SessionOverride
+where
+    F: Fn(&str, Option<u16>) -> Vec<(String, String)>,
+    P: FnMut(&str, Port) -> Port,
+{
     let mut fixes = blockers::fixes(project);
     let services: Vec<ServiceOverride> = project
         .services
         .iter()
         .map(|(name, service)| {
-            let ports = if blockers::publishes_ports(service) {
+            let ports: Vec<Port> = if blockers::publishes_ports(service) {
                 let targets: Vec<u16> = extra
                     .iter()
                     .filter(|(svc, _)| svc == name)
                     .map(|(_, port)| *port)
                     .collect();
                 session_ports(service, &targets)
+                    .into_iter()
+                    .map(|p| place(name, p))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -353,6 +372,9 @@ fn render_service(out: &mut String, svc: &ServiceOverride) {
             out.push_str(&format!("      - target: {}\n", p.target));
             if let Some(ip) = p.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
                 out.push_str(&format!("        host_ip: {}\n", yaml_str(ip)));
+            }
+            if let Some(published) = p.published.as_deref().filter(|p| !p.is_empty()) {
+                out.push_str(&format!("        published: {}\n", yaml_str(published)));
             }
             out.push_str(&format!("        protocol: {}\n", yaml_str(&p.protocol)));
             if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {

@@ -15,7 +15,7 @@ pub const CONFIG_FILES: [&str; 3] = [
     "session.config.js",
 ];
 
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 12] = [
     "projectName",
     "sessionsDir",
     "composeFiles",
@@ -26,6 +26,8 @@ const KNOWN_KEYS: [&str; 10] = [
     "appEnv",
     "overrideFile",
     "envFile",
+    "bindAddress",
+    "portRange",
 ];
 const OBSOLETE_KEYS: [&str; 2] = ["portBase", "ports"];
 
@@ -54,6 +56,13 @@ pub struct Config {
     /// Name of the generated env file (default `.env.session`).
     #[serde(default)]
     pub env_file: Option<String>,
+    /// Host address for published ports whose compose entry names none.
+    #[serde(default)]
+    pub bind_address: Option<String>,
+    /// `"40000-40999"`: host ports are chosen from this range (a firewall
+    /// rule, a port-forwarding setup); default: any free port.
+    #[serde(default)]
+    pub port_range: Option<String>,
     /// A `.mjs`/`.js` config of the original tool without `services`: its
     /// defaults apply (`postgres:5432`, `app:3000`, where they exist).
     #[serde(skip)]
@@ -209,6 +218,14 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>)> {
     if let Some(name) = &config.project_name {
         require_name(path, "projectName", name)?;
     }
+    if let Some(range) = &config.port_range {
+        if crate::ports::parse_range(range).is_none() {
+            bail!(
+                "{}: `portRange` must look like \"40000-40999\" (two ports, low first), got {range:?}",
+                path.display()
+            );
+        }
+    }
     for (key, value) in [
         ("overrideFile", &config.override_file),
         ("envFile", &config.env_file),
@@ -262,7 +279,8 @@ fn require_inside(path: &Path, key: &str, value: &str) -> Result<()> {
 
 fn expected(key: &str) -> &'static str {
     match key {
-        "projectName" | "sessionsDir" | "overrideFile" | "envFile" => "a string",
+        "projectName" | "sessionsDir" | "overrideFile" | "envFile" | "bindAddress" => "a string",
+        "portRange" => "a string like \"40000-40999\"",
         "composeFiles" | "apps" | "envFiles" | "setup" => "an array of strings",
         "services" => "an array of {\"name\": string, \"internalPort\": number}",
         "appEnv" => "an object of {\"path\": {\"VAR\": \"value\"}}",

@@ -93,6 +93,16 @@ impl ComposeProject {
             .output()
     }
 
+    /// `config --format json --no-interpolate`: the model before
+    /// interpolation, which still lists `env_file` entries (the interpolated
+    /// model folds them into `environment`) and needs no variable set.
+    pub fn config_json_uninterpolated(&self) -> Result<String, CmdError> {
+        self.cmd()
+            .args(["config", "--format", "json", "--no-interpolate"])
+            .deadline(Duration::from_secs(60))
+            .output()
+    }
+
     /// `up -d`: progress goes to stderr.
     /// `up -d`, stopped after `deadline` (it blocks while dependencies with
     /// `condition: service_healthy` start) or on Ctrl-C. `Ok(false)` when it
@@ -320,6 +330,28 @@ pub fn url_host_from_env() -> Option<String> {
         }
     })
     .clone()
+}
+
+/// Whether the engine runs on this machine (a unix socket, a local
+/// context): its published ports can be probed here. Worked out once.
+pub fn engine_is_local() -> bool {
+    static LOCAL: OnceLock<bool> = OnceLock::new();
+    *LOCAL.get_or_init(|| {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let choice = endpoint_choice(None, var("DOCKER_HOST"), var("DOCKER_CONTEXT"), || {
+            let dir = var("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".docker")))?;
+            current_context(&std::fs::read_to_string(dir.join("config.json")).ok()?)
+        });
+        match choice {
+            Endpoint::Local => true,
+            Endpoint::Host(_) => false,
+            Endpoint::Context(name) => {
+                context_endpoint(&name).is_none_or(|e| endpoint_host(&e).is_none())
+            }
+        }
+    })
 }
 
 /// Where the URL host comes from.

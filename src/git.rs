@@ -258,7 +258,10 @@ pub fn create_branch_in(
 /// Is this git failure a transient lock collision worth retrying?
 pub fn is_lock_error(e: &CmdError) -> bool {
     let s = e.stderr.as_str();
-    s.contains(".lock': File exists") || s.contains("could not lock config file")
+    s.contains(".lock': File exists")
+        || s.contains("could not lock config file")
+        // another `worktree add` is half-way through writing its admin dir
+        || (s.contains("failed to read") && s.contains("/worktrees/"))
 }
 
 /// `git worktree unlock`.
@@ -334,12 +337,12 @@ pub fn ignored(worktree: &Path, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> 
         return Ok(BTreeSet::new());
     }
     let out = git_read(worktree)
-        .args(["check-ignore", "-z", "--"])
+        .args(["-c", "core.quotePath=false", "check-ignore", "--"])
         .args(paths)
         .output_any()?;
     Ok(out
         .stdout
-        .split('\0')
+        .lines()
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
         .collect())

@@ -15,6 +15,9 @@ pub struct Container {
     pub image: String,
     /// Published ports, one per container port, sorted by port and protocol.
     pub ports: Vec<PublishedPort>,
+    /// Host ports the container asks for (`HostConfig.PortBindings`), kept
+    /// while it exists, also when it is stopped.
+    pub bound_ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +66,15 @@ struct RawContainer {
     state: RawState,
     #[serde(default)]
     network_settings: RawNetworkSettings,
+    #[serde(default)]
+    host_config: RawHostConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RawHostConfig {
+    #[serde(default)]
+    port_bindings: Option<BTreeMap<String, Option<Vec<RawBinding>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +151,18 @@ fn container(raw: RawContainer) -> Container {
         .filter_map(|(key, bindings)| published_port(&key, &bindings?))
         .collect();
     ports.sort_by(|a, b| (a.container_port, &a.protocol).cmp(&(b.container_port, &b.protocol)));
+    let mut bound_ports: Vec<u16> = raw
+        .host_config
+        .port_bindings
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .flatten()
+        .filter_map(|b| b.host_port.parse().ok())
+        .filter(|p| *p != 0)
+        .collect();
+    bound_ports.sort_unstable();
+    bound_ports.dedup();
     Container {
         id: raw.id,
         name: raw.name.trim_start_matches('/').to_string(),
@@ -151,6 +175,7 @@ fn container(raw: RawContainer) -> Container {
         env,
         image: raw.config.image,
         ports,
+        bound_ports,
     }
 }
 

@@ -17,6 +17,7 @@ mod layout;
 mod lock;
 mod output;
 mod ownership;
+mod ports;
 mod process;
 mod ready;
 mod safefs;

@@ -154,6 +154,12 @@ pub struct Marker {
     /// record whether it created the branch (so it is kept).
     #[serde(default)]
     pub branch_unknown: bool,
+    /// The session's compose files and profiles, so a session whose
+    /// containers are all gone can be started again.
+    #[serde(default)]
+    pub compose_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub profiles: Vec<String>,
 }
 
 impl Marker {
@@ -343,6 +349,8 @@ mod tests {
             files: vec![],
             migrated: false,
             branch_unknown: false,
+            compose_files: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 

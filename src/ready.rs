@@ -152,6 +152,7 @@ mod tests {
             env: vec![],
             image: String::new(),
             ports: vec![],
+            bound_ports: vec![],
         }
     }
 

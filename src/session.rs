@@ -32,6 +32,8 @@ pub mod label {
     pub const APP_ENV: &str = "dev-prism.app_env";
     /// JSON list of the config's `envFiles` (their `DATABASE_URL` is healed).
     pub const ENV_FILES: &str = "dev-prism.env_files";
+    /// The config's `portRange`, for ports that move at `start`.
+    pub const PORT_RANGE: &str = "dev-prism.port_range";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -71,6 +73,8 @@ pub struct Identity {
     /// Made by the original TypeScript dev-prism (no `dev-prism.worktree`
     /// label): whether it made a worktree is read from git.
     pub legacy: bool,
+    /// The config's `portRange` at create time.
+    pub port_range: Option<String>,
 }
 
 impl Identity {
@@ -114,6 +118,9 @@ impl Identity {
                 label::APP_ENV,
                 serde_json::to_string(&self.app_env).unwrap_or_default(),
             ));
+        }
+        if let Some(range) = &self.port_range {
+            labels.push((label::PORT_RANGE, range.clone()));
         }
         if !self.env_files.is_empty() {
             labels.push((
@@ -245,6 +252,7 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
         legacy: get(label::WORKTREE).is_none(),
+        port_range: get(label::PORT_RANGE),
     }
 }
 
@@ -600,6 +608,7 @@ mod tests {
                     families_agree: agree,
                 })
                 .collect(),
+            bound_ports: vec![],
         }
     }
 
@@ -856,6 +865,7 @@ mod tests {
             .into(),
             env_files: vec![".env".into()],
             legacy: false,
+            port_range: Some("40000-40999".into()),
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

@@ -183,6 +183,8 @@ pub fn make(req: &Request, made: &mut Option<MadeWorktree>) -> Result<PathBuf> {
         files: Vec::new(),
         migrated: false,
         branch_unknown: false,
+        compose_files: Vec::new(),
+        profiles: Vec::new(),
     };
     let record = |admin: &ownership::Admin| -> Result<ownership::Admin> {
         admin.write_marker(&marker)?;
@@ -263,8 +265,8 @@ pub fn record(made: &mut MadeWorktree, update: impl FnOnce(&mut Marker)) -> Resu
 }
 
 /// Zero config: the gitignored files Compose itself reads in the project
-/// folder `src` of the main checkout — the project directory's `.env` and
-/// the services' `env_file:` entries — relative to `src`. Asks Compose
+/// folder `src` of the main checkout — its `.env`, the project directory's
+/// `.env` and the services' `env_file:` entries — relative to `src`. Asks Compose
 /// (`config`, no engine needed) which `env_file`s the services use.
 pub fn zero_config_copies(
     repo: &Repo,
@@ -274,10 +276,12 @@ pub fn zero_config_copies(
 ) -> Result<Vec<String>> {
     let resolved = crate::compose::parse_project(
         &project
-            .config_json()
+            .config_json_uninterpolated()
             .map_err(crate::docker::compose_failure)?,
     )?;
-    let mut wanted: Vec<PathBuf> = vec![picture.project_dir.join(".env")];
+    // The `.env` where Compose starts (it may name COMPOSE_FILE), the
+    // project directory's (interpolation), and every `env_file`.
+    let mut wanted: Vec<PathBuf> = vec![src.join(".env"), picture.project_dir.join(".env")];
     for service in resolved.services.values() {
         wanted.extend(service.env_file.iter().map(PathBuf::from));
     }

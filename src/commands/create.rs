@@ -17,6 +17,7 @@ use crate::interrupt;
 use crate::layout;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
+use crate::ports;
 use crate::ready;
 use crate::session::{self, group_sessions, label, Identity, Session};
 use crate::setup;
@@ -242,7 +243,10 @@ fn create(
             lock::describe(&path)
         )
     })?);
-    refuse_existing(&dir)?;
+    // One look at every session on the engine: is there one here already,
+    // and which host ports do the others hold (running or stopped)?
+    let others = docker::managed_containers()?;
+    refuse_existing(&others, &dir)?;
 
     // 2. Files the stack needs that git does not carry.
     if let (Some(repo), Some(wt)) = (repo, made.worktree.as_mut()) {
@@ -290,19 +294,33 @@ fn create(
         app_env: config.app_env.clone(),
         env_files: copies.to_vec(),
         legacy: false,
+        port_range: config.port_range.clone(),
     };
 
     // 4. Generated files: all checked before any is written.
     let names: Vec<String> = resolved.services.keys().cloned().collect();
     let extra = config.extra_ports(&names);
-    let plan = compose::session_override(&resolved, &extra, |svc, port| identity.labels(svc, port));
+    let local = docker::engine_is_local();
+    let bind = ports::bind_address(config.bind_address.as_deref(), local);
+    let range = config.port_range.as_deref().and_then(ports::parse_range);
+    let mut chooser = ports::Chooser::new(ports::reserved(&others)).within(range);
+    let plan = compose::session_override_placed(
+        &resolved,
+        &extra,
+        |_, p| chooser.place(p, bind.as_deref(), local, None),
+        |svc, port| identity.labels(svc, port),
+    );
+    chooser.check()?;
     for w in &plan.warnings {
         output::warn(w);
     }
     super::session_files::write_first(repo, &identity, &plan.text, &mut made.generated)?;
 
     // 5. Start and wait.
-    let project = ComposeProject { files, ..base };
+    let project = ComposeProject {
+        files: files.clone(),
+        ..base
+    };
     let n = resolved.services.len();
     output::progress(&format!(
         "Starting {} of {name}…",
@@ -312,7 +330,16 @@ fn create(
     interrupt::check()?;
     let timeout = Duration::from_secs(args.wait_timeout);
     let started = std::time::Instant::now();
-    match project.up(true, timeout) {
+    let override_file = files.last().cloned();
+    match ports::up(
+        &project,
+        override_file.as_deref(),
+        &mut chooser,
+        true,
+        started + timeout,
+    )
+    .map(|(done, _)| done)
+    {
         Ok(true) => {}
         // Still blocked on a dependency's healthcheck.
         Ok(false) => bail!(ready::explain(&name, timeout).unwrap_or_else(|| format!(
@@ -339,11 +366,42 @@ fn create(
         .into_iter()
         .find(|s| s.id.working_dir == dir)
         .context("the started containers do not carry the session labels")?;
+    // The ports Docker gave are the session's from now on (on a remote
+    // engine it chose them; locally they are the ones probed).
+    let given = session.ports(None);
+    let planned = ports::entries(&plan.text);
+    let sticky = compose::session_override_placed(
+        &resolved,
+        &extra,
+        |svc, p| {
+            let same = |s: &str, target: u16, proto: &str| {
+                s == svc && target == p.target && proto == p.protocol
+            };
+            let keep = given
+                .iter()
+                .find(|g| same(&g.service, g.container_port, &g.protocol))
+                .map(|g| g.host_port)
+                .or_else(|| {
+                    planned
+                        .iter()
+                        .find(|e| same(&e.service, e.target, &e.protocol))
+                        .and_then(|e| e.published)
+                });
+            chooser.place(p, bind.as_deref(), false, keep)
+        },
+        |svc, port| identity.labels(svc, port),
+    );
+    if let Some(path) = &override_file {
+        crate::safefs::write_if_changed(path, &sticky.text, 0o644)?;
+    }
     for w in super::session_files::write_env_files(&session)? {
         output::warn(&w);
     }
     if let Some(wt) = &made.worktree {
-        workspace::finish(wt, |_| {})?;
+        workspace::finish(wt, |m| {
+            m.compose_files = session.id.compose_files.clone();
+            m.profiles = session.id.profiles.clone();
+        })?;
     }
     *made = Made::default();
     Ok(session)
@@ -362,15 +420,13 @@ fn warn_unknown_apps(args: &CreateArgs, config: &Config) {
     }
 }
 
-fn refuse_existing(dir: &Path) -> Result<()> {
-    let ids = docker::ps_ids(&[format!("{}={}", label::WORKING_DIR, dir.display())])?;
-    if ids.is_empty() {
-        return Ok(());
-    }
-    match group_sessions(docker::inspect(&ids)?)
-        .first()
-        .map(|s| s.status())
-    {
+fn refuse_existing(containers: &[crate::inspect::Container], dir: &Path) -> Result<()> {
+    let here: Vec<crate::inspect::Container> = containers
+        .iter()
+        .filter(|c| c.labels.get(label::WORKING_DIR).map(Path::new) == Some(dir))
+        .cloned()
+        .collect();
+    match group_sessions(here).first().map(|s| s.status()) {
         Some(session::Status::Stopped) => bail!(
             "a stopped session exists in {}: run `dev-prism start` or `dev-prism destroy`",
             dir.display()

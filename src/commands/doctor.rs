@@ -159,6 +159,19 @@ fn compose_checks(
         "project directory",
         &picture.project_dir.display().to_string(),
     );
+    let local = docker::engine_is_local();
+    let bind = crate::ports::bind_address(config.bind_address.as_deref(), local);
+    let why = match (&config.bind_address, local) {
+        (Some(_), _) => "bindAddress in the config",
+        (None, true) => "default for a local engine: not reachable from the network",
+        (None, false) => "default for a remote engine",
+    };
+    r.line(
+        true,
+        false,
+        "bind address",
+        &format!("{} ({why})", bind.as_deref().unwrap_or("all interfaces")),
+    );
     if !compose_ok {
         return;
     }

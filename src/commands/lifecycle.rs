@@ -4,9 +4,10 @@ use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
 use super::Ctx;
-use crate::cli::{DirArgs, LogsArgs, ScopeArgs};
+use crate::cli::{DirArgs, LogsArgs, ScopeArgs, StartArgs};
 use crate::docker::{self, ComposeProject};
 use crate::output;
+use crate::ports;
 use crate::ready;
 use crate::session::{group_sessions, service_of, Session, Status};
 
@@ -15,7 +16,7 @@ pub fn project_of(s: &Session) -> ComposeProject {
     ComposeProject::for_session(&s.id)
 }
 
-pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
+pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
     let _lock = lock_or_explain(&s, "start")?;
@@ -24,18 +25,38 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
     if !was_running {
         output::progress(&format!("Starting {}…", s.id.project_name));
     }
+    // The session keeps its ports; one taken meanwhile moves alone.
+    let range = s.id.port_range.as_deref().and_then(ports::parse_range);
+    let mut chooser =
+        ports::Chooser::new(ports::reserved(&docker::managed_containers()?)).within(range);
+    let override_file = project.files.last().filter(|f| f.is_file()).cloned();
+    let mut moved = Vec::new();
+    if let Some(path) = override_file
+        .as_deref()
+        .filter(|_| docker::engine_is_local())
+    {
+        moved = move_taken_ports(&s, path, &mut chooser);
+    }
     // With its files, `up -d` also recreates a container removed by hand;
     // without them (worktree deleted), start what is there.
-    let verb: &[&str] = if project.files.is_empty() {
-        &["start"]
+    if project.files.is_empty() {
+        project
+            .cmd()
+            .args(["start"])
+            .output()
+            .map_err(docker::engine_error)?;
     } else {
-        &["up", "--detach"]
-    };
-    project
-        .cmd()
-        .args(verb)
-        .output()
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let (_, more) = ports::up(
+            &project,
+            override_file.as_deref(),
+            &mut chooser,
+            false,
+            deadline,
+        )
         .map_err(docker::engine_error)?;
+        moved.extend(more);
+    }
     let containers = ready::wait(&s.id.project_name, Duration::from_secs(120))?;
     let before = s.containers.len();
     let s = group_sessions(containers)
@@ -43,7 +64,7 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
         .find(|n| n.id.working_dir == s.id.working_dir)
         .unwrap_or(s);
     super::refresh_env_file(&s)?;
-    if was_running && s.containers.len() == before {
+    if was_running && s.containers.len() == before && moved.is_empty() {
         output::progress(&format!(
             "Session in {} is already running.",
             s.id.working_dir.display()
@@ -55,8 +76,22 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
             s.id.working_dir.display()
         ));
     }
+    let host = docker::url_host_from_env();
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Started {
+            #[serde(flatten)]
+            session: super::list::SessionJson,
+            moved: Vec<ports::Moved>,
+        }
+        output::print_json(&Started {
+            session: super::list::SessionJson::new(&s, host.as_deref()),
+            moved,
+        });
+        return Ok(0);
+    }
     let rows = s
-        .ports(docker::url_host_from_env().as_deref())
+        .ports(host.as_deref())
         .into_iter()
         .map(|p| {
             vec![
@@ -68,6 +103,37 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
         .collect();
     output::print(&output::table(&["SERVICE", "PORT", "URL"], rows));
     Ok(0)
+}
+
+/// Before `start`: every recorded host port that something else holds now
+/// (not one of the session's own running containers) moves to a new free
+/// port in the override file; the moves are reported.
+fn move_taken_ports(
+    s: &Session,
+    path: &std::path::Path,
+    chooser: &mut ports::Chooser,
+) -> Vec<ports::Moved> {
+    let own: std::collections::BTreeSet<u16> = s
+        .containers
+        .iter()
+        .filter(|c| c.state.is_running())
+        .flat_map(|c| c.ports.iter().map(|p| p.host_port))
+        .collect();
+    let text = crate::safefs::read_nofollow(path).unwrap_or_default();
+    let mut moved = Vec::new();
+    for e in ports::entries(&text) {
+        let Some(port) = e.published.filter(|p| !own.contains(p)) else {
+            continue;
+        };
+        if ports::is_free(e.host_ip.as_deref(), port, &e.protocol) {
+            continue;
+        }
+        if let Some(m) = ports::move_in_file(path, port, chooser) {
+            output::warn(&m.to_string());
+            moved.push(m);
+        }
+    }
+    moved
 }
 
 pub fn run_stop(ctx: &Ctx, args: DirArgs) -> Result<i32> {

@@ -159,14 +159,15 @@ pub fn identity_of_marker(m: &Marker, common_dir: &Path) -> Identity {
         branch_created: m.branch_created,
         git_dir: Some(common_dir.to_path_buf()),
         mode: "docker".into(),
-        profiles: Vec::new(),
+        profiles: m.profiles.clone(),
         created_at: m.created_at.clone(),
-        compose_files: Vec::new(),
+        compose_files: m.compose_files.clone(),
         services: Vec::new(),
         env_file: session::ENV_FILE.into(),
         app_env: Default::default(),
         env_files: Vec::new(),
         legacy: false,
+        port_range: None,
     }
 }
 
@@ -206,6 +207,8 @@ pub fn migrate(admins: &[ownership::Admin], s: &Session) {
         files: Vec::new(),
         migrated: true,
         branch_unknown: s.id.legacy,
+        compose_files: s.id.compose_files.clone(),
+        profiles: s.id.profiles.clone(),
     };
     if let Err(e) = admin.write_marker(&marker) {
         crate::output::warn(&format!(

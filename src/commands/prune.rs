@@ -290,6 +290,8 @@ mod tests {
                 files: vec![],
                 migrated: false,
                 branch_unknown: false,
+                compose_files: Vec::new(),
+                profiles: Vec::new(),
             }),
         }
     }
@@ -318,6 +320,7 @@ mod tests {
                 env: vec![],
                 image: String::new(),
                 ports: vec![],
+                bound_ports: vec![],
             }],
         }
     }

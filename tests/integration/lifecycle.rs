@@ -398,7 +398,11 @@ fn no_detach_follows_logs_until_interrupted_and_keeps_services() {
     assert!(child.try_wait().unwrap().is_none(), "still following logs");
     send_signal(child.id(), "INT");
     let status = wait_timeout(&mut child, Duration::from_secs(20));
-    assert!(status.success(), "Ctrl-C ends following cleanly: {status}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "Ctrl-C ends following with 130, like every command: {status}"
+    );
     assert_eq!(
         only_session(&repo)["status"],
         "running",
