@@ -560,7 +560,7 @@ fn engine_on_loopback() -> u16 {
     std::thread::spawn(move || {
         for tcp in listener.incoming() {
             let Ok(tcp) = tcp else { continue };
-            let Ok(unix) = UnixStream::connect("/var/run/docker.sock") else {
+            let Ok(unix) = UnixStream::connect(docker_socket()) else {
                 continue;
             };
             let (Ok(mut tcp_in), Ok(mut unix_in)) = (tcp.try_clone(), unix.try_clone()) else {
