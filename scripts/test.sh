@@ -26,8 +26,10 @@ SERIAL="${DEV_PRISM_ENGINES_SERIAL:-0}"
 [ ${#list[@]} -gt 1 ] || SERIAL=1
 
 DEV_PRISM_ENGINES="$ENGINES" scripts/test-env.sh
+echo "test.sh: test environment ready after $SECONDS s"
 # Build once, outside the namespace of the new engine (which has no network).
 cargo test --locked --no-run "$@"
+echo "test.sh: built after $SECONDS s"
 
 LOGS=target/test-logs
 mkdir -p "$LOGS"
