@@ -856,4 +856,31 @@ impl Drop for PrefixGuard {
             cleanup_project(&p);
         }
     }
+
+/// The unix socket of the engine under test: the path of a `unix://`
+/// `DOCKER_HOST` (scripts/test.sh points it at the second engine), else the
+/// default socket.
+pub fn docker_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
+/// The major version of the engine under test (`20` for Debian bookworm's
+/// 20.10, `28` for the second engine of scripts/test.sh), for expectations
+/// that differ between engine generations, e.g. Engine < 27 may publish a
+/// random port on IPv4 and IPv6 with different host ports.
+#[allow(dead_code)]
+pub fn engine_major() -> u32 {
+    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let version = docker(&["version", "--format", "{{.Server.Version}}"]);
+        version
+            .trim()
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("cannot read the engine version from {version:?}"))
+    })
 }
