@@ -1,12 +1,15 @@
 //! Pure: what in a resolved compose project would stop a second session of
 //! it from starting next to the first, and how the override neutralises it.
 //!
-//! Neutralised: `container_name` (reset; the old name stays a network alias),
-//! a fixed network `name:`, a fixed ipam subnet, a fixed bridge name, a fixed
-//! volume `name:`, and `network_mode: container:<a container_name of the
-//! project>`. Only warned about: `network_mode: host`, a fixed subnet that
-//! services pin addresses in (or that carries IPv6), and external networks
-//! and volumes (shared on purpose, but shared by every session).
+//! Neutralised: `container_name` (reset; the old name stays a network alias
+//! where the container is on a network with DNS), a fixed network `name:`,
+//! a fixed ipam subnet, a fixed bridge name, a fixed volume `name:`,
+//! `network_mode: container:<a container_name of the project>`, and
+//! `network_mode: <a network of the project>` (`myapp_default`, or the fixed
+//! name of one of its networks; the service joins the session's copy).
+//! Only warned about: `network_mode: host`, a fixed subnet that services pin
+//! addresses in (or that carries IPv6), and external networks and volumes
+//! (shared on purpose, but shared by every session).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +27,10 @@ pub struct ServiceFix {
     pub aliases: BTreeMap<String, Vec<String>>,
     /// A replacement `network_mode` (`container:<name>` → `service:<svc>`).
     pub network_mode: Option<String>,
+    /// `network_mode: <the project's own network>` → `network_mode: !reset
+    /// null` and this network (a key of the project's networks) joined
+    /// instead, so the session's copy of it is used (and created).
+    pub join_network: Option<String>,
 }
 
 /// What the override changes in one top-level network.
@@ -62,9 +69,103 @@ pub fn publishes_ports(service: &Service) -> bool {
     }
 }
 
+/// Whether a `network_mode` names a network (rather than no network mode,
+/// host, none, the legacy bridge, or another container's network stack).
+fn names_a_network(mode: &str) -> bool {
+    !(mode.is_empty()
+        || ["host", "none", "bridge", "default"].contains(&mode)
+        || mode.starts_with("service:")
+        || mode.starts_with("container:"))
+}
+
+/// Whether some `network_mode` looks like `<name>_<network>` for a network
+/// of the project and `<name>` is not known yet: then the caller fills in
+/// [`Project::main_names`] (the name plain `docker compose` uses for the
+/// project) before building the override.
+pub fn needs_main_names(project: &Project) -> bool {
+    project.services.values().any(|service| {
+        let Some(mode) = service.network_mode.as_deref() else {
+            return false;
+        };
+        names_a_network(mode)
+            && project_network(project, mode).is_none()
+            && network_keys(project).any(|key| {
+                mode.len() > key.len() + 1
+                    && mode.ends_with(key)
+                    && mode[..mode.len() - key.len()].ends_with('_')
+            })
+    })
+}
+
+/// Keys of the project's own (not external) networks, and `default`.
+fn network_keys(project: &Project) -> impl Iterator<Item = &str> {
+    project
+        .networks
+        .iter()
+        .filter(|(_, n)| !n.is_external())
+        .map(|(k, _)| k.as_str())
+        .chain(std::iter::once("default"))
+}
+
+/// The key of the project network that `network_mode: <mode>` names, as
+/// plain `docker compose` would name it outside the session: its fixed
+/// `name:`, or `<project>_<key>` for the session's project name or any of
+/// [`Project::main_names`]. `None` for any other network (one of another
+/// project, shared on purpose).
+pub fn project_network(project: &Project, mode: &str) -> Option<String> {
+    if !names_a_network(mode) {
+        return None;
+    }
+    for (key, network) in &project.networks {
+        if !network.is_external() && network.name.as_deref() == Some(mode) {
+            return Some(key.clone());
+        }
+    }
+    let names = std::iter::once(&project.name).chain(&project.main_names);
+    for own in names.filter(|n| !n.is_empty()) {
+        let Some(key) = mode
+            .strip_prefix(own.as_str())
+            .and_then(|r| r.strip_prefix('_'))
+        else {
+            continue;
+        };
+        match project.networks.get(key) {
+            None if key == "default" => return Some(key.to_string()),
+            Some(network)
+                if !network.is_external()
+                    && !is_fixed_name(&project.name, key, network.name.as_deref()) =>
+            {
+                return Some(key.to_string())
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Compose's rule for a project name taken from a directory or `name:`:
+/// lower case, only `[a-z0-9_-]`, no leading `_` or `-`.
+pub fn normalize_project_name(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect::<String>()
+        .trim_start_matches(['_', '-'])
+        .to_string()
+}
+
 /// Find the blockers of `project` and how to neutralise them.
 pub fn fixes(project: &Project) -> Fixes {
     let mut fixes = Fixes::default();
+    for (name, service) in &project.services {
+        if let Some(key) = service
+            .network_mode
+            .as_deref()
+            .and_then(|mode| project_network(project, mode))
+        {
+            fixes.services.entry(name.clone()).or_default().join_network = Some(key);
+        }
+    }
     container_names(project, &mut fixes);
     for (name, service) in &project.services {
         if service.network_mode.as_deref() == Some("host") {
@@ -109,8 +210,8 @@ fn is_fixed_name(project: &str, key: &str, name: Option<&str>) -> bool {
 }
 
 /// `container_name`: reset it, keep the old name as an alias on each network
-/// the container is on, and point `network_mode: container:<name>` at the
-/// service instead.
+/// with DNS the container is on, and point `network_mode:
+/// container:<name>` at the service instead.
 fn container_names(project: &Project, fixes: &mut Fixes) {
     let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
     for (svc, service) in &project.services {
@@ -125,7 +226,7 @@ fn container_names(project: &Project, fixes: &mut Fixes) {
         let Some(owner) = network_owner(project, svc) else {
             continue;
         };
-        for net in service_networks(&project.services[owner]) {
+        for net in dns_networks(project, fixes, owner) {
             let aliases = fixes
                 .services
                 .entry(owner.to_string())
@@ -153,31 +254,48 @@ fn container_names(project: &Project, fixes: &mut Fixes) {
     }
 }
 
-/// The service whose networks `svc`'s container is on: itself, or the
-/// service it shares a network stack with (`network_mode: service:x`, also
-/// `container:<container_name>`); `None` for host, none or an outside container.
+/// The service whose network stack `svc`'s container uses: itself, or the
+/// service it shares one with (`network_mode: service:x`, also
+/// `container:<container_name>`); `None` for an outside container.
 fn network_owner<'a>(project: &'a Project, svc: &'a str) -> Option<&'a str> {
     let mut current = svc;
     for _ in 0..=project.services.len() {
         let service = project.services.get(current)?;
-        match service.network_mode.as_deref() {
-            None | Some("") | Some("bridge") | Some("default") => return Some(current),
-            Some(mode) => {
-                if let Some(next) = mode.strip_prefix("service:") {
-                    current = project.services.get_key_value(next)?.0;
-                } else if let Some(cname) = mode.strip_prefix("container:") {
-                    current = project
-                        .services
-                        .iter()
-                        .find(|(_, s)| s.container_name.as_deref() == Some(cname))?
-                        .0;
-                } else {
-                    return None;
-                }
-            }
+        let mode = service.network_mode.as_deref().unwrap_or("");
+        if let Some(next) = mode.strip_prefix("service:") {
+            current = project.services.get_key_value(next)?.0;
+        } else if let Some(cname) = mode.strip_prefix("container:") {
+            current = project
+                .services
+                .iter()
+                .find(|(_, s)| s.container_name.as_deref() == Some(cname))?
+                .0;
+        } else {
+            return Some(current);
         }
     }
     None // a cycle: Compose rejects it anyway
+}
+
+/// The networks with DNS (where an alias means something) that the
+/// service `owner` is attached to: its `networks` (`default` when none is
+/// listed), or the one it joins instead of its `network_mode`. None for
+/// `network_mode` host, none, bridge/default (the legacy bridge has no DNS,
+/// and Compose refuses `networks` beside any `network_mode`).
+fn dns_networks(project: &Project, fixes: &Fixes, owner: &str) -> Vec<String> {
+    if let Some(key) = fixes
+        .services
+        .get(owner)
+        .and_then(|f| f.join_network.clone())
+    {
+        return vec![key];
+    }
+    match project.services.get(owner) {
+        Some(service) if service.network_mode.as_deref().unwrap_or("").is_empty() => {
+            service_networks(service)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The networks a service is attached to (`default` when none is listed).
@@ -392,6 +510,103 @@ mod tests {
         for s in ["b", "c", "h", "o"] {
             assert!(!publishes_ports(&p.services[s]), "{s}");
         }
+    }
+
+    /// Captured from `docker compose -p proj config --format json` (2.26.1)
+    /// in a directory `myapp`; only the network keys of each service kept.
+    const NETWORK_MODES: &str = r#"{
+      "name": "proj",
+      "networks": {
+        "back": {"name": "proj_back", "ipam": {}},
+        "default": {"name": "proj_default", "ipam": {}},
+        "front": {"name": "fixed-front", "ipam": {}},
+        "shared": {"name": "myapp_shared", "ipam": {}, "external": true}
+      },
+      "services": {
+        "backside": {"network_mode": "myapp_back"},
+        "dflt": {"container_name": "my-dflt", "network_mode": "default"},
+        "ext": {"networks": {"shared": null}},
+        "fixed": {"network_mode": "fixed-front"},
+        "foreign": {"network_mode": "traefik_default"},
+        "interp": {"network_mode": "proj_default"},
+        "legacy": {"container_name": "my-legacy", "network_mode": "bridge"},
+        "other": {"network_mode": "some-net"},
+        "rider": {"container_name": "my-rider", "network_mode": "service:legacy"},
+        "shared": {"network_mode": "myapp_shared"},
+        "side": {"container_name": "my-side", "network_mode": "myapp_default"},
+        "web": {"networks": {"back": null, "default": null, "front": null}},
+        "wrongfixed": {"network_mode": "myapp_front"}
+      }
+    }"#;
+
+    fn network_modes(main_names: &[&str]) -> (Project, Fixes) {
+        let mut p = parse_project(NETWORK_MODES).unwrap();
+        p.main_names = main_names.iter().map(|n| n.to_string()).collect();
+        let f = fixes(&p);
+        (p, f)
+    }
+
+    fn joined(f: &Fixes, svc: &str) -> Option<String> {
+        f.services.get(svc).and_then(|s| s.join_network.clone())
+    }
+
+    #[test]
+    fn legacy_bridge_gets_no_aliases_but_its_name_is_reset() {
+        let (_, f) = network_modes(&["myapp"]);
+        for svc in ["legacy", "dflt", "rider"] {
+            let fix = &f.services[svc];
+            assert!(fix.reset_container_name, "{svc}");
+            assert!(fix.aliases.is_empty(), "{svc}: {fix:?}");
+            assert_eq!(fix.join_network, None, "{svc}");
+            assert_eq!(fix.network_mode, None, "{svc}");
+        }
+    }
+
+    #[test]
+    fn network_mode_naming_the_projects_network_joins_the_sessions_copy() {
+        let (_, f) = network_modes(&["myapp"]);
+        // `<main project>_default` and `<main project>_<key>`
+        assert_eq!(joined(&f, "side").as_deref(), Some("default"));
+        assert_eq!(joined(&f, "backside").as_deref(), Some("back"));
+        // `${COMPOSE_PROJECT_NAME}_default`, interpolated with the session's name
+        assert_eq!(joined(&f, "interp").as_deref(), Some("default"));
+        // the fixed name of a project network (reset for the session)
+        assert_eq!(joined(&f, "fixed").as_deref(), Some("front"));
+        assert!(f.networks["front"].reset_name);
+        // a reset container_name is an alias on the joined network
+        assert_eq!(f.services["side"].aliases["default"], vec!["my-side"]);
+        // not the project's: another project's, an external one, a fixed
+        // network under the per-project name it does not have, any other
+        for svc in ["foreign", "shared", "wrongfixed", "other", "web", "ext"] {
+            assert_eq!(joined(&f, svc), None, "{svc}");
+        }
+    }
+
+    #[test]
+    fn the_main_project_name_is_asked_for_only_when_it_matters() {
+        let (p, f) = network_modes(&[]);
+        // `myapp_default` could be this project's network: ask
+        assert!(needs_main_names(&p));
+        assert_eq!(joined(&f, "side"), None);
+        // what needs no main name is decided already
+        assert_eq!(joined(&f, "interp").as_deref(), Some("default"));
+        assert_eq!(joined(&f, "fixed").as_deref(), Some("front"));
+        let plain = parse_project(
+            r#"{"name": "p", "services": {
+              "a": {"network_mode": "bridge"}, "b": {"network_mode": "host"},
+              "c": {"network_mode": "some-net"}, "d": {"network_mode": "service:a"},
+              "e": {"network_mode": "p_default"}, "f": {"network_mode": "container:x_default"}}}"#,
+        )
+        .unwrap();
+        assert!(!needs_main_names(&plain));
+    }
+
+    #[test]
+    fn project_names_are_normalised_like_compose() {
+        assert_eq!(normalize_project_name("My App"), "myapp");
+        assert_eq!(normalize_project_name("_my.app-2"), "myapp-2");
+        assert_eq!(normalize_project_name("Ünï"), "n");
+        assert_eq!(normalize_project_name("--"), "");
     }
 
     #[test]

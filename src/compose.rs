@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use crate::blockers::{self, NetworkFix, ServiceFix};
 
@@ -24,6 +25,12 @@ pub struct Project {
     /// Top-level volumes in use (Compose fills in `name` for each).
     #[serde(default, deserialize_with = "null_default")]
     pub volumes: BTreeMap<String, Volume>,
+    /// Names plain `docker compose` gives this project outside the session
+    /// (its `name:`, `COMPOSE_PROJECT_NAME`, its directory): not in the
+    /// resolved model, which carries the session's name. Filled in by the
+    /// caller when [`crate::blockers::needs_main_names`] says so.
+    #[serde(skip)]
+    pub main_names: BTreeSet<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -37,6 +44,15 @@ pub struct Service {
     /// Networks the service is on; `null` values are plain attachments.
     #[serde(default, deserialize_with = "null_default")]
     pub networks: BTreeMap<String, Option<ServiceNetwork>>,
+    /// Read leniently: a shape this version does not know is no healthcheck
+    /// settings (readiness then waits as for any healthcheck), not an error.
+    #[serde(default, deserialize_with = "lenient")]
+    pub healthcheck: Option<Healthcheck>,
+    /// The services this one waits for, and how (Compose resolves the list
+    /// form to `condition: service_started`). Read leniently, like
+    /// `healthcheck`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub depends_on: DependsOn,
     /// `env_file:` entries, absolute (Compose resolves them).
     #[serde(default, deserialize_with = "env_files")]
     pub env_file: Vec<String>,
@@ -60,6 +76,178 @@ where
         serde_json::Value::Array(items) => items.iter().filter_map(one).collect(),
         other => one(other).into_iter().collect(),
     })
+}
+
+/// `depends_on` as a map (what `config` prints) or a plain list.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DependsOn(pub BTreeMap<String, Dependency>);
+
+impl DependsOn {
+    pub fn get(&self, service: &str) -> Option<&Dependency> {
+        self.0.get(service)
+    }
+}
+
+impl std::ops::Index<&str> for DependsOn {
+    type Output = Dependency;
+    fn index(&self, service: &str) -> &Dependency {
+        &self.0[service]
+    }
+}
+
+impl<'de> Deserialize<'de> for DependsOn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Map(BTreeMap<String, Option<Dependency>>),
+            List(Vec<String>),
+        }
+        Ok(DependsOn(match Option::<Raw>::deserialize(d)? {
+            None => BTreeMap::new(),
+            Some(Raw::Map(m)) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect(),
+            Some(Raw::List(l)) => l
+                .into_iter()
+                .map(|k| {
+                    let dep = Dependency {
+                        condition: "service_started".into(),
+                    };
+                    (k, dep)
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// Any JSON value; what does not fit `T` reads as `T::default()`.
+fn lenient<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+pub struct Dependency {
+    /// `service_started`, `service_healthy` or `service_completed_successfully`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub condition: String,
+}
+
+/// A service's `healthcheck`, durations as Compose prints them (`"5m0s"`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+pub struct Healthcheck {
+    #[serde(default, deserialize_with = "null_default")]
+    pub test: Vec<String>,
+    #[serde(default, deserialize_with = "go_duration")]
+    pub interval: Option<Duration>,
+    #[serde(default, deserialize_with = "go_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "go_duration")]
+    pub start_period: Option<Duration>,
+    #[serde(default, deserialize_with = "go_duration")]
+    pub start_interval: Option<Duration>,
+    #[serde(default)]
+    pub retries: Option<u64>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub disable: bool,
+}
+
+/// Docker's probe interval when a healthcheck sets none.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// The probe interval during `start_period` on Engine 25+ when
+/// `start_interval` is not set.
+pub const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Healthcheck {
+    /// `disable: true` or `test: ["NONE"]`: the container has no healthcheck.
+    pub fn is_disabled(&self) -> bool {
+        self.disable || self.test.first().is_some_and(|t| t == "NONE")
+    }
+
+    /// How long after the container starts its first probe runs (so the
+    /// earliest it can turn healthy). During `start_period`, Engine 25+
+    /// probes every `start_interval` (5 s when unset); older engines know
+    /// only `interval`. Compose refuses `start_interval` on an older engine,
+    /// so a set `start_interval` means a new one.
+    pub fn first_probe(&self, engine_has_start_interval: bool) -> Duration {
+        let in_start_period = self.start_period.is_some_and(|p| !p.is_zero());
+        if in_start_period && (engine_has_start_interval || self.start_interval.is_some()) {
+            return self
+                .start_interval
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_START_INTERVAL);
+        }
+        self.interval
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_HEALTH_INTERVAL)
+    }
+}
+
+/// Parse a Go duration (`"5m0s"`, `"1m30s"`, `"1.5s"`, `"500ms"`,
+/// `"1h0m0s"`, `"2µs"`), as `docker compose config` prints them.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() || rest.starts_with('-') {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * seconds;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// A duration of the resolved JSON: a Go duration string, or nanoseconds.
+fn go_duration<'de, D>(d: D) -> std::result::Result<Option<Duration>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) => parse_go_duration(&s),
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Duration::from_nanos),
+        _ => None,
+    })
+}
+
+impl Project {
+    /// Whether some service waits for `service` to turn healthy
+    /// (`depends_on: {service: {condition: service_healthy}}`).
+    pub fn awaited_healthy(&self, service: &str) -> bool {
+        self.services.values().any(|s| {
+            s.depends_on
+                .get(service)
+                .is_some_and(|d| d.condition == "service_healthy")
+        })
+    }
 }
 
 /// A service's settings on one network.
@@ -356,9 +544,19 @@ fn render_service(out: &mut String, svc: &ServiceOverride) {
     }
     if let Some(mode) = &svc.fix.network_mode {
         out.push_str(&format!("    network_mode: {}\n", yaml_str(mode)));
+    } else if svc.fix.join_network.is_some() {
+        out.push_str("    network_mode: !reset null\n");
     }
-    if !svc.fix.aliases.is_empty() {
+    let joined = svc
+        .fix
+        .join_network
+        .as_ref()
+        .filter(|net| !svc.fix.aliases.contains_key(*net));
+    if !svc.fix.aliases.is_empty() || joined.is_some() {
         out.push_str("    networks:\n");
+        if let Some(net) = joined {
+            out.push_str(&format!("      {}: {{}}\n", yaml_str(net)));
+        }
         for (net, aliases) in &svc.fix.aliases {
             out.push_str(&format!("      {}:\n        aliases:\n", yaml_str(net)));
             for a in aliases {
@@ -699,6 +897,151 @@ mod tests {
         assert_eq!(p.services["a"].env_file, ["/r/.env.a"]);
         assert_eq!(p.services["b"].env_file, ["/r/.env.b"]);
         assert!(p.services["c"].env_file.is_empty());
+    }
+
+    #[test]
+    fn go_durations() {
+        let d = |s: &str| parse_go_duration(s);
+        assert_eq!(d("5m0s"), Some(Duration::from_secs(300)));
+        assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("1h0m0s"), Some(Duration::from_secs(3600)));
+        assert_eq!(d("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(d("2µs"), Some(Duration::from_micros(2)));
+        assert_eq!(d("2us"), Some(Duration::from_micros(2)));
+        assert_eq!(d("100ns"), Some(Duration::from_nanos(100)));
+        assert_eq!(d("0s"), Some(Duration::ZERO));
+        assert_eq!(d("0"), Some(Duration::ZERO));
+        for bad in ["", "5", "-1s", "5x", "m", "1.2.3s"] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_healthcheck_and_depends_on_shapes_are_not_errors() {
+        let p = parse_project(
+            r#"{"name": "p", "services": {
+              "a": {"healthcheck": {"test": "curl -f localhost", "interval": 5}},
+              "b": {"healthcheck": "weird", "depends_on": 7}}}"#,
+        )
+        .unwrap();
+        assert!(p.services["a"].healthcheck.is_none());
+        assert!(p.services["b"].healthcheck.is_none());
+        assert!(p.services["b"].depends_on.0.is_empty());
+    }
+
+    #[test]
+    fn healthchecks_and_dependencies_are_read() {
+        // `docker compose config --format json` (2.26.1) shapes
+        let p = parse_project(
+            r#"{"name": "p", "services": {
+              "db": {"healthcheck": {"test": ["CMD-SHELL", "pg_isready"], "timeout": "1.5s",
+                     "interval": "5m0s", "start_period": "1m0s", "start_interval": "2s", "retries": 3}},
+              "off": {"healthcheck": {"disable": true}},
+              "none": {"healthcheck": {"test": ["NONE"]}},
+              "web": {"depends_on": {"db": {"condition": "service_healthy", "required": true},
+                                     "off": {"condition": "service_started", "required": false}}},
+              "old": {"depends_on": ["db"], "healthcheck": null}
+            }}"#,
+        )
+        .unwrap();
+        let db = p.services["db"].healthcheck.as_ref().unwrap();
+        assert_eq!(db.interval, Some(Duration::from_secs(300)));
+        assert_eq!(db.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(db.start_period, Some(Duration::from_secs(60)));
+        assert_eq!(db.start_interval, Some(Duration::from_secs(2)));
+        assert_eq!(db.retries, Some(3));
+        assert!(!db.is_disabled());
+        assert!(p.services["off"]
+            .healthcheck
+            .as_ref()
+            .unwrap()
+            .is_disabled());
+        assert!(p.services["none"]
+            .healthcheck
+            .as_ref()
+            .unwrap()
+            .is_disabled());
+        assert_eq!(
+            p.services["web"].depends_on["db"].condition,
+            "service_healthy"
+        );
+        assert_eq!(
+            p.services["old"].depends_on["db"].condition,
+            "service_started"
+        );
+        assert!(p.services["old"].healthcheck.is_none());
+        assert!(p.awaited_healthy("db"));
+        assert!(!p.awaited_healthy("off"));
+        assert!(!p.awaited_healthy("web"));
+    }
+
+    #[test]
+    fn first_probe_of_a_healthcheck() {
+        let hc = |json: &str| serde_json::from_str::<Healthcheck>(json).unwrap();
+        let s = Duration::from_secs;
+        let slow = hc(r#"{"interval": "5m0s"}"#);
+        assert_eq!(slow.first_probe(false), s(300));
+        assert_eq!(slow.first_probe(true), s(300));
+        assert_eq!(hc("{}").first_probe(true), s(30), "Docker's default");
+        // during start_period: start_interval on Engine 25+ (5 s unset)
+        let boot = hc(r#"{"interval": "5m0s", "start_period": "1m0s"}"#);
+        assert_eq!(boot.first_probe(false), s(300));
+        assert_eq!(boot.first_probe(true), s(5));
+        let boot2 = hc(r#"{"interval": "5m0s", "start_period": "1m0s", "start_interval": "2s"}"#);
+        assert_eq!(
+            boot2.first_probe(false),
+            s(2),
+            "a set start_interval means Engine 25+"
+        );
+        // start_interval without a start_period never applies
+        let no_period = hc(r#"{"interval": "5m0s", "start_interval": "2s"}"#);
+        assert_eq!(no_period.first_probe(true), s(300));
+    }
+
+    #[test]
+    fn joining_the_sessions_network_instead_of_a_network_mode() {
+        let text = render_override(&Override {
+            services: vec![
+                ServiceOverride {
+                    name: "side".into(),
+                    ports: vec![],
+                    labels: vec![],
+                    fix: ServiceFix {
+                        join_network: Some("default".into()),
+                        ..ServiceFix::default()
+                    },
+                },
+                ServiceOverride {
+                    name: "named".into(),
+                    ports: vec![],
+                    labels: vec![],
+                    fix: ServiceFix {
+                        reset_container_name: true,
+                        join_network: Some("back".into()),
+                        aliases: [("back".to_string(), vec!["my-named".to_string()])].into(),
+                        ..ServiceFix::default()
+                    },
+                },
+            ],
+            ..Override::default()
+        });
+        assert_eq!(
+            text,
+            "# Generated by dev-prism — do not edit\n\
+             services:\n\
+             \x20 \"side\":\n\
+             \x20   network_mode: !reset null\n\
+             \x20   networks:\n\
+             \x20     \"default\": {}\n\
+             \x20 \"named\":\n\
+             \x20   container_name: !reset null\n\
+             \x20   network_mode: !reset null\n\
+             \x20   networks:\n\
+             \x20     \"back\":\n\
+             \x20       aliases:\n\
+             \x20         - \"my-named\"\n"
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! docker and docker compose calls: config, up, down, ps, inspect, logs, version.
 
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::blockers;
+use crate::compose;
 use crate::inspect::{self, Container};
 use crate::process::{Cmd, CmdError, Failure};
 use crate::session::label;
@@ -119,13 +122,121 @@ impl ComposeProject {
         }
     }
 
-    /// `down -v --remove-orphans`: containers, networks and volumes.
+    /// `down -v --remove-orphans --rmi local`: containers, networks,
+    /// volumes, and the images Compose built for the project (those of
+    /// services without an `image:` name, and any image carrying the
+    /// project's label, never one that was pulled or tagged by hand). An
+    /// image still in use elsewhere stays, without failing `down`.
     pub fn down(&self) -> Result<(), CmdError> {
         self.cmd()
             .args(["down", "--volumes", "--remove-orphans", "--timeout", "5"])
+            .args(["--rmi", "local"])
             .output()
             .map(|_| ())
     }
+
+    /// Fill in [`compose::Project::main_names`] when a `network_mode` may
+    /// name the project's own network by the name plain `docker compose`
+    /// gives the project (only then: it costs a compose call). `main_dir`
+    /// is the session directory's counterpart in the main checkout.
+    pub fn learn_main_names(&self, project: &mut compose::Project, main_dir: Option<&Path>) {
+        if blockers::needs_main_names(project) {
+            project.main_names = self.main_names(main_dir);
+        }
+    }
+
+    /// The names plain `docker compose` could give this project outside the
+    /// session: `COMPOSE_PROJECT_NAME` of the environment, else the one
+    /// Compose resolves without `-p` (the project's `.env`, `name:`), and
+    /// the directory names (this one, the first file's, `main_dir`).
+    fn main_names(&self, main_dir: Option<&Path>) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        if let Ok(name) = std::env::var("COMPOSE_PROJECT_NAME") {
+            names.insert(name);
+        }
+        let mut cmd = Cmd::new("docker")
+            .deadline(Duration::from_secs(60))
+            .cwd(&self.dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_PROFILES")
+            .arg("compose");
+        for f in &self.files {
+            cmd = cmd.arg("--file").arg(f);
+        }
+        if let Ok(json) = cmd.args(["config", "--format", "json"]).output() {
+            if let Ok(resolved) = compose::parse_project(&json) {
+                names.insert(resolved.name);
+            }
+        }
+        let dirs = [
+            Some(self.dir.as_path()),
+            self.files.first().and_then(|f| f.parent()),
+            main_dir,
+        ];
+        for dir in dirs.into_iter().flatten() {
+            if let Some(base) = dir.file_name() {
+                names.insert(blockers::normalize_project_name(&base.to_string_lossy()));
+            }
+        }
+        names.retain(|n| !n.is_empty());
+        names
+    }
+}
+
+/// Remove the dangling images labelled with a compose project: builds of an
+/// `image:` name shared with other projects that a later `up --build`
+/// re-tagged. Best effort: an image still in use stays.
+pub fn remove_dangling_images(project: &str) {
+    let Ok(out) = docker()
+        .args([
+            "image",
+            "ls",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            "dangling=true",
+        ])
+        .arg("--filter")
+        .arg(format!("label={}={project}", label::COMPOSE_PROJECT))
+        .output()
+    else {
+        return;
+    };
+    let ids: Vec<&str> = out.split_whitespace().collect();
+    if !ids.is_empty() {
+        let _ = docker()
+            .args(["image", "rm"])
+            .args(&ids)
+            .deadline(Duration::from_secs(120))
+            .output_any();
+    }
+}
+
+/// Whether the engine probes healthchecks every `start_interval` during
+/// `start_period` (Engine 25+, API 1.44+). `None` when it cannot be told.
+pub fn engine_has_start_interval() -> Option<bool> {
+    let out = docker()
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .ok()?;
+    let (major, minor) = out.trim().split_once('.')?;
+    let version = (major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?);
+    Some(version >= (1, 44))
+}
+
+/// A container's healthcheck state and its last probes (`None` when it has
+/// no healthcheck or cannot be inspected).
+pub fn health(id: &str) -> Option<inspect::Health> {
+    let out = docker()
+        .args(["container", "inspect", id])
+        .output_any()
+        .ok()?;
+    inspect::parse_health(&out.stdout)
+        .ok()?
+        .into_iter()
+        .find(|(cid, _)| cid == id || cid.starts_with(id))
+        .and_then(|(_, health)| health)
 }
 
 /// Ids of every container with `label` (`k=v`), running or not.

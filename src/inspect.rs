@@ -1,4 +1,5 @@
-//! Pure: `docker container inspect` JSON -> typed containers, labels and ports.
+//! Pure: `docker container inspect` JSON -> typed containers, labels, ports
+//! and healthcheck results.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -119,6 +120,79 @@ struct RawBinding {
     host_ip: String,
     #[serde(default)]
     host_port: String,
+}
+
+/// A container's healthcheck state (`State.Health`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub failing_streak: u64,
+    /// The last probes, oldest first (Docker keeps five).
+    #[serde(default, deserialize_with = "null_vec")]
+    pub log: Vec<Probe>,
+}
+
+/// One healthcheck run (`State.Health.Log[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Probe {
+    #[serde(default)]
+    pub start: String,
+    #[serde(default)]
+    pub end: String,
+    /// The test's exit code; -1 when it could not run or timed out.
+    #[serde(default)]
+    pub exit_code: i64,
+    /// What the test printed (stdout and stderr), or Docker's reason
+    /// (`Health check exceeded timeout (1s)`).
+    #[serde(default)]
+    pub output: String,
+}
+
+impl Health {
+    /// The most recent probe.
+    pub fn last_probe(&self) -> Option<&Probe> {
+        self.log.last()
+    }
+}
+
+fn null_vec<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The healthcheck state of each container in `docker container inspect`
+/// output, by id (`None`: no healthcheck).
+pub fn parse_health(json: &str) -> Result<Vec<(String, Option<Health>)>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Raw {
+        id: String,
+        #[serde(default)]
+        state: Option<RawHealthState>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct RawHealthState {
+        #[serde(default)]
+        health: Option<Health>,
+    }
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw: Vec<Raw> =
+        serde_json::from_str(json).context("could not read the output of `docker inspect`")?;
+    Ok(raw
+        .into_iter()
+        .map(|r| (r.id, r.state.and_then(|s| s.health)))
+        .collect())
 }
 
 /// Parse `docker container inspect` output. Empty output (every id vanished)
@@ -288,6 +362,53 @@ mod tests {
         let cs = parse_inspect(json).unwrap();
         assert_eq!(cs[0].ports[0].host_ip, "::1");
         assert_eq!(cs[0].ports[0].host_port, 41000);
+    }
+
+    /// Captured from Docker Engine 20.10.24 (`docker run --health-cmd …`
+    /// of the test image): a healthcheck printing two lines and exiting 2,
+    /// one that times out after 1 s, one (interval 5m) that has not run yet.
+    const HEALTH_20: &str = include_str!("testdata/inspect-health-engine-20.10.json");
+
+    #[test]
+    fn healthcheck_log_is_read_from_real_output() {
+        let all = parse_health(HEALTH_20).unwrap();
+        assert_eq!(all.len(), 3);
+        let failing = all[0].1.as_ref().unwrap();
+        assert_eq!(all[0].0.len(), 64, "the full id");
+        assert_eq!(failing.status, "unhealthy");
+        assert_eq!(failing.log.len(), 5, "Docker keeps the last five");
+        let last = failing.last_probe().unwrap();
+        assert_eq!(last.exit_code, 2);
+        assert!(last
+            .output
+            .contains("probe: connection refused on 127.0.0.1:5432\n"));
+        assert!(last.output.contains("pg_isready: no response\n"));
+        assert!(last.end > last.start);
+
+        let timed_out = all[1].1.as_ref().unwrap().last_probe().unwrap();
+        assert_eq!(timed_out.exit_code, -1);
+        assert_eq!(timed_out.output, "Health check exceeded timeout (1s)");
+
+        let fresh = all[2].1.as_ref().unwrap();
+        assert_eq!(fresh.status, "starting");
+        assert!(fresh.last_probe().is_none());
+        // the same containers through the general parser
+        let cs = parse_inspect(HEALTH_20).unwrap();
+        assert_eq!(cs[0].state.health.as_deref(), Some("unhealthy"));
+        assert_eq!(cs[2].state.health.as_deref(), Some("starting"));
+    }
+
+    #[test]
+    fn no_healthcheck_no_health() {
+        let all = parse_health(ENGINE_20).unwrap();
+        assert_eq!(all[0].1, None);
+        assert_eq!(all[2].1.as_ref().unwrap().log.len(), 2);
+        let null_log = parse_health(
+            r#"[{"Id": "x", "State": {"Health": {"Status": "starting", "Log": null}}}]"#,
+        )
+        .unwrap();
+        assert!(null_log[0].1.as_ref().unwrap().log.is_empty());
+        assert!(parse_health("").unwrap().is_empty());
     }
 
     #[test]

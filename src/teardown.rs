@@ -441,7 +441,9 @@ fn stop_if_signalled(what: &str) -> Result<()> {
 }
 
 /// `compose down` of one project (by its files when they are still there,
-/// else by name), then any container of it Compose left (other profiles).
+/// else by name), then any container of it Compose left (other profiles),
+/// then the images it built that nothing else names (dangling ones with its
+/// label; `down --rmi local` took the rest).
 fn take_down(project: &ComposeProject) -> Result<()> {
     if project.down().is_err() {
         let by_name = project.by_name();
@@ -455,6 +457,7 @@ fn take_down(project: &ComposeProject) -> Result<()> {
     if !left.is_empty() {
         project.by_name().down().map_err(docker::engine_error)?;
     }
+    docker::remove_dangling_images(&project.name);
     Ok(())
 }
 

@@ -272,7 +272,12 @@ fn create(
         profiles: profiles.clone(),
     };
     interrupt::check()?;
-    let resolved = compose::parse_project(&base.config_json().map_err(docker::compose_failure)?)?;
+    let mut resolved =
+        compose::parse_project(&base.config_json().map_err(docker::compose_failure)?)?;
+    base.learn_main_names(
+        &mut resolved,
+        repo.map(|r| layout::join(&r.main_root, &subdir)).as_deref(),
+    );
     files.push(dir.join(config.override_file()));
     let identity = Identity {
         working_dir: dir.clone(),
@@ -358,7 +363,7 @@ fn create(
         },
     }
     interrupt::check()?;
-    let containers = ready::wait_since(&name, started, timeout)?;
+    let containers = ready::wait_since(&name, started, timeout, Some(&resolved))?;
     interrupt::check()?;
 
     // 6. Ports and env files; the session exists from here on.

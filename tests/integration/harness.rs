@@ -172,7 +172,8 @@ impl Drop for TestRepo {
     }
 }
 
-/// Remove everything of a compose project: containers, networks, volumes.
+/// Remove everything of a compose project: containers, networks, volumes,
+/// and the images built for it.
 pub fn cleanup_project(project: &str) {
     let _ = std::process::Command::new("docker")
         .args([
@@ -188,11 +189,37 @@ pub fn cleanup_project(project: &str) {
         .current_dir(std::env::temp_dir())
         .output();
     let filter = format!("label=com.docker.compose.project={project}");
-    for kind in ["network", "volume"] {
+    for kind in ["network", "volume", "image"] {
         let ids = docker(&[kind, "ls", "-q", "--filter", &filter]);
         for id in ids.split_whitespace() {
+            let force = if kind == "image" { "--force" } else { "--" };
             let _ = std::process::Command::new("docker")
-                .args([kind, "rm", id])
+                .args([kind, "rm", force, id])
+                .output();
+        }
+    }
+}
+
+/// Images whose repository starts with `prefix`, as `repo:tag`.
+pub fn images_named(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Images a test tagged or made under names of its own; removed when
+/// dropped, also when the test fails.
+pub struct ImagesNamed(pub String);
+
+impl Drop for ImagesNamed {
+    fn drop(&mut self) {
+        for image in images_named(&self.0) {
+            let _ = std::process::Command::new("docker")
+                .args(["image", "rm", "--force", &image])
                 .output();
         }
     }
@@ -856,6 +883,7 @@ impl Drop for PrefixGuard {
             cleanup_project(&p);
         }
     }
+}
 
 /// The unix socket of the engine under test: the path of a `unix://`
 /// `DOCKER_HOST` (scripts/test.sh points it at the second engine), else the

@@ -117,15 +117,42 @@ fn rollback_when_compose_config_is_invalid() {
 
 #[test]
 fn rollback_on_readiness_timeout() {
+    // probed every second (within the wait), failing, but "starting" until
+    // 1000 failures
     let compose = WEB.replace(
         "    volumes: [\"data:/data\"]",
-        "    volumes: [\"data:/data\"]\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 30s\n      start_period: 60s",
+        "    volumes: [\"data:/data\"]\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      retries: 1000",
     );
     failing_create(
         "rbtimeout",
         &compose,
-        &["--wait-timeout", "2"],
-        "not ready after 2s",
+        &["--wait-timeout", "4"],
+        "not ready after 4s",
+    );
+}
+
+#[test]
+fn rollback_removes_the_images_it_built() {
+    let (repo, prefix) = repo_with(
+        "rbbuild",
+        "services:\n  app:\n    build: ./app\n    command: [\"sh\", \"-c\", \"echo build ok, start failed; exit 3\"]\n",
+    );
+    let _images = ImagesNamed(format!("{prefix}-"));
+    repo.write(
+        "app/Dockerfile",
+        "FROM dev-prism-test/busybox:latest\nRUN echo built > /built.txt\n",
+    );
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "app"]);
+    let out = repo.cmd().arg("create").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("build ok, start failed"), "{err}");
+    assert_eq!(images_named(&format!("{prefix}-")), Vec::<String>::new());
+    assert_nothing_left(
+        &repo,
+        &prefix,
+        &repo.base.join(format!("{prefix}-sessions")),
     );
 }
 

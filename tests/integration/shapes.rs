@@ -406,20 +406,29 @@ fn failing_one_shot_with_a_dependant_fails_create_with_its_logs() {
     assert_nothing_left(&repo, &name);
 }
 
+/// The healthcheck of `readiness/unhealthy*.yaml` prints this and exits 1.
+const PROBE_OUTPUT: &str = "probe: db refused the connection on 5432";
+
 #[test]
-fn unhealthy_service_fails_create_with_its_logs() {
+fn unhealthy_service_fails_create_with_its_healthcheck_output_and_logs() {
     let (repo, name) = repo(
         "unhealthy",
         &[("compose.yaml", fixture!("readiness/unhealthy.yaml"))],
     );
     let err = failing_create(&repo, &["create"], Duration::from_secs(40));
     assert!(err.contains("`db` is unhealthy"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "its last healthcheck (exit code 1) printed:\n    {PROBE_OUTPUT}\n"
+        )),
+        "{err}"
+    );
     assert!(err.contains("db: FATAL data directory is corrupt"), "{err}");
     assert_nothing_left(&repo, &name);
 }
 
 #[test]
-fn unhealthy_service_with_a_dependant_fails_create_with_its_logs() {
+fn unhealthy_service_with_a_dependant_fails_create_with_its_healthcheck_output() {
     let (repo, name) = repo(
         "unhealthydep",
         &[(
@@ -429,6 +438,7 @@ fn unhealthy_service_with_a_dependant_fails_create_with_its_logs() {
     );
     let err = failing_create(&repo, &["create"], Duration::from_secs(40));
     assert!(err.contains("`db` is unhealthy"), "{err}");
+    assert!(err.contains(PROBE_OUTPUT), "{err}");
     assert!(err.contains("db: FATAL data directory is corrupt"), "{err}");
     assert_nothing_left(&repo, &name);
 }
@@ -441,13 +451,73 @@ fn slow_healthcheck_hits_the_wait_timeout() {
     );
     let err = failing_create(
         &repo,
-        &["create", "--wait-timeout", "2"],
+        &["create", "--wait-timeout", "4"],
         Duration::from_secs(40),
     );
-    assert!(err.contains("not ready after 2s"), "{err}");
+    assert!(err.contains("not ready after 4s"), "{err}");
     assert!(err.contains("db (health: starting)"), "{err}");
     assert!(err.contains("--wait-timeout"), "{err}");
+    assert!(!err.contains("not waiting for"), "{err}");
     assert_nothing_left(&repo, &name);
+}
+
+#[test]
+fn a_healthcheck_whose_first_probe_comes_too_late_is_not_waited_for() {
+    let (repo, _) = repo(
+        "firstprobe",
+        &[("compose.yaml", fixture!("readiness/slow-first-probe.yaml"))],
+    );
+    let start = Instant::now();
+    let out = repo.cmd().args(["create", "--in-place"]).output().unwrap();
+    let took = start.elapsed();
+    check(&out, "create");
+    assert!(took < Duration::from_secs(30), "create took {took:?}");
+    let err = stderr(&out);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("not waiting for"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].starts_with(
+            "warning: not waiting for `db` to turn healthy: its first healthcheck runs 5m after it starts, later than the "
+        ),
+        "{err}"
+    );
+    assert!(
+        said[0].ends_with("it counts as ready once running"),
+        "{err}"
+    );
+    let s = &repo.list_json()[0];
+    assert_eq!(s["status"], "running", "{s}");
+    let env = read_env(&repo.root.join(".env.session"));
+    for var in ["DB_PORT", "WEB_PORT"] {
+        let port: u16 = env_get(&env, var).unwrap().parse().unwrap();
+        assert!(http_get(port).contains("dev-prism test page"), "{var}");
+    }
+    // the healthcheck has not run yet: Docker still says "starting"
+    let project = env_get(&env, "COMPOSE_PROJECT_NAME").unwrap();
+    let health = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        "label=com.docker.compose.service=db",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(health.contains("health: starting"), "{health}");
+    // `start` reads the same from the session's files
+    repo.ok(&["stop"]);
+    let start = Instant::now();
+    let err = stderr(&repo.ok(&["start"]));
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert!(
+        err.contains("not waiting for `db` to turn healthy"),
+        "{err}"
+    );
+    repo.ok(&["destroy"]);
+    assert_eq!(leftovers(project), (0, 0, 0));
 }
 
 #[test]
@@ -546,6 +616,278 @@ fn doctor_reports_what_cannot_be_neutralised() {
         "{text}"
     );
     assert!(text.contains("`db` pins a fixed address"), "{text}");
+}
+
+#[test]
+fn legacy_bridge_with_container_name_in_two_concurrent_sessions() {
+    let (repo, _) = repo(
+        "bridge",
+        &[("compose.yaml", fixture!("bridge/compose.yaml"))],
+    );
+    let (sessions, _) = two_sessions(&repo);
+    assert_answer(&sessions, &["LEGACY_PORT", "OLDER_PORT"]);
+    for s in &sessions {
+        // on the legacy bridge, as plain Compose runs them (Engine 20.10
+        // keeps the word `default`, later engines say `bridge`); only the
+        // container names are the session's own
+        for svc in ["legacy", "older"] {
+            let c = s.container(svc);
+            let mode = c["HostConfig"]["NetworkMode"].as_str().unwrap();
+            assert!(["bridge", "default"].contains(&mode), "{svc}: {mode}");
+            assert_eq!(networks_of(&c), ["bridge"], "{svc}");
+        }
+        let legacy_id = s.container("legacy")["Id"].as_str().unwrap().to_string();
+        assert_eq!(
+            s.container("rider")["HostConfig"]["NetworkMode"],
+            format!("container:{legacy_id}")
+        );
+        for svc in ["legacy", "older", "rider"] {
+            let name = s.container(svc)["Name"].as_str().unwrap().to_string();
+            assert!(name.starts_with(&format!("/{}-", s.project)), "{name}");
+        }
+        assert_eq!(leftovers(&s.project).1, 0, "no network of its own");
+    }
+    let names = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!names.contains("dp-fixture-"), "{names}");
+    assert_base_ports_unused(&[27680, 27681], &[]);
+    destroy_all(&repo, &sessions);
+}
+
+/// A stack started with plain `docker compose up` in a directory (not a
+/// session); taken down when dropped, also when the test fails.
+struct PlainStack {
+    dir: PathBuf,
+    project: String,
+}
+
+impl PlainStack {
+    fn up(dir: &Path, project: &str) -> Self {
+        let stack = PlainStack {
+            dir: dir.to_path_buf(),
+            project: project.to_string(),
+        };
+        let out = std::process::Command::new("docker")
+            .args(["compose", "up", "--detach"])
+            .current_dir(dir)
+            .env("PWD", dir)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_FILE")
+            .output()
+            .unwrap();
+        check(&out, "docker compose up");
+        stack
+    }
+
+    /// Inspect JSON of the plain stack's container of `service`, once it
+    /// has exited (waits up to 30 s).
+    fn exited(&self, service: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let id = docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.project),
+                "--filter",
+                &format!("label=com.docker.compose.service={service}"),
+                "--filter",
+                "status=exited",
+            ]);
+            if !id.trim().is_empty() {
+                let json: Value =
+                    serde_json::from_str(&docker(&["container", "inspect", id.trim()])).unwrap();
+                return json[0].clone();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{service} never exited"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for PlainStack {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["compose", "down", "--volumes", "--timeout", "1"])
+            .current_dir(&self.dir)
+            .env("PWD", &self.dir)
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_FILE")
+            .output();
+        cleanup_project(&self.project);
+    }
+}
+
+/// The networks a container is attached to, by name.
+fn networks_of(container: &Value) -> Vec<String> {
+    let mut names: Vec<String> = container["NetworkSettings"]["Networks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn network_mode_naming_the_projects_network_in_two_concurrent_sessions() {
+    // the name plain `docker compose` gives the project: the directory's
+    let main = format!("shapes-netmode-{}", std::process::id());
+    let compose = fixture!("network-mode/compose.yaml").replace("@MAIN@", &main);
+    // declared first, so dropped last: after the sessions' cleanup
+    let plain: PlainStack;
+    let (repo, name) = repo("netmode", &[("compose.yaml", &compose)]);
+    assert_eq!(name, main);
+
+    // plain Compose in the main checkout: sidecar and probe join
+    // `<main>_default`, and the probe reaches web and sidecar there
+    plain = PlainStack::up(&repo.root, &main);
+    let probe = plain.exited("probe");
+    assert_eq!(probe["State"]["ExitCode"], 0, "{}", probe["State"]);
+    assert_eq!(
+        probe["HostConfig"]["NetworkMode"],
+        format!("{main}_default")
+    );
+
+    // two sessions beside it: each the same on its own network, none on
+    // the main stack's
+    let (sessions, _) = two_sessions(&repo);
+    assert_answer(&sessions, &["WEB_PORT"]);
+    for s in &sessions {
+        let probe = &s.container("probe");
+        assert_eq!(probe["State"]["ExitCode"], 0, "{}", probe["State"]);
+        for svc in ["web", "sidecar", "probe"] {
+            assert_eq!(
+                networks_of(&s.container(svc)),
+                [format!("{}_default", s.project)],
+                "{svc}"
+            );
+        }
+        assert_eq!(leftovers(&s.project), (3, 1, 0), "{}", s.project);
+    }
+    let on_main = docker(&[
+        "network",
+        "inspect",
+        &format!("{main}_default"),
+        "--format",
+        "{{range .Containers}}{{.Name}} {{end}}",
+    ]);
+    let mut on_main: Vec<&str> = on_main.split_whitespace().collect();
+    on_main.sort();
+    assert_eq!(
+        on_main,
+        [format!("{main}-sidecar"), format!("{main}-web-1")]
+    );
+    destroy_all(&repo, &sessions);
+}
+
+// ---------------------------------------------------------------- images
+
+fn dangling_of(project: &str) -> Vec<String> {
+    docker(&[
+        "image",
+        "ls",
+        "-q",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ])
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn images_built_for_a_session_go_with_it_images_of_the_user_stay() {
+    let unique = format!("dp-test-images-{}", std::process::id());
+    let _images = ImagesNamed(unique.clone());
+    let out = std::process::Command::new("docker")
+        .args(["tag", TEST_IMAGE, &format!("{unique}:mine")])
+        .output()
+        .unwrap();
+    check(&out, "docker tag");
+    let compose = fixture!("built-images/compose.yaml").replace("@IMAGE@", &unique);
+    let (repo, name) = repo(
+        "images",
+        &[
+            ("compose.yaml", &compose),
+            ("app/Dockerfile", fixture!("built-images/app/Dockerfile")),
+        ],
+    );
+    // one after the other: the second build of the shared name re-tags it
+    let sessions_dir = repo.base.join(format!("{name}-sessions"));
+    let (first, second) = (sessions_dir.join("first"), sessions_dir.join("second"));
+    repo.ok(&["create", "--branch", "first"]);
+    repo.ok(&["create", "--branch", "second"]);
+    let project = |dir: &Path| {
+        let env = read_env(&dir.join(".env.session"));
+        env_get(&env, "COMPOSE_PROJECT_NAME").unwrap().to_string()
+    };
+    let (p1, p2) = (project(&first), project(&second));
+    assert_eq!(
+        images_named(&format!("{p1}-")),
+        [format!("{p1}-app:latest")]
+    );
+    assert_eq!(
+        images_named(&format!("{p2}-")),
+        [format!("{p2}-app:latest")]
+    );
+    assert_eq!(
+        dangling_of(&p1).len(),
+        1,
+        "the first session's shared build"
+    );
+    let shared = format!("{unique}-shared:dev");
+    let labels = docker(&[
+        "image",
+        "inspect",
+        &shared,
+        "--format",
+        "{{index .Config.Labels \"com.docker.compose.project\"}}",
+    ]);
+    assert_eq!(
+        labels.trim(),
+        p2,
+        "the second session built the shared name last"
+    );
+
+    repo.ok_in(&first, &["destroy"]);
+    assert!(images_named(&format!("{p1}-")).is_empty());
+    assert!(dangling_of(&p1).is_empty());
+    // the second session's images, the user's image and the base image stay
+    assert_eq!(
+        images_named(&format!("{p2}-")),
+        [format!("{p2}-app:latest")]
+    );
+    assert_eq!(
+        images_named(&unique),
+        [format!("{unique}-shared:dev"), format!("{unique}:mine")]
+    );
+    assert!(
+        !docker(&["image", "inspect", "--format", "{{.Id}}", TEST_IMAGE])
+            .trim()
+            .is_empty()
+    );
+
+    repo.ok_in(&second, &["destroy"]);
+    assert!(images_named(&format!("{p2}-")).is_empty());
+    // the shared name held the second session's build: gone with it
+    assert_eq!(images_named(&unique), [format!("{unique}:mine")]);
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &format!("{unique}:mine")
+        ])
+        .trim(),
+        docker(&["image", "inspect", "--format", "{{.Id}}", TEST_IMAGE]).trim()
+    );
 }
 
 // ---------------------------------------------------------------- remote engines
