@@ -250,6 +250,10 @@ impl Generated<'_> {
     /// Check, make the directories, write if the content changed. Returns
     /// whether the file was (re)written.
     pub fn write(&self, contents: &str, tracked: impl FnOnce(&Path) -> bool) -> Result<bool> {
+        // Already right: nothing to write, nothing to check (no git call).
+        if read_nofollow(&self.path()).ok().as_deref() == Some(contents) {
+            return Ok(false);
+        }
         self.check(tracked)?;
         create_dirs(self.root, self.rel)?;
         write_if_changed(&self.path(), contents, self.mode)
