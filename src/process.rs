@@ -27,6 +27,11 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
 }
 
+/// Whether `--verbose` is on.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 /// Seconds from an environment variable, else `default`.
 pub fn seconds_from_env(var: &str, default: u64) -> Duration {
     let secs = std::env::var(var)
@@ -165,7 +170,7 @@ pub struct Output {
 }
 
 /// Where a child's stdout and stderr go.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Stdio3 {
     /// Both captured.
     Capture,
@@ -173,7 +178,13 @@ enum Stdio3 {
     ToStderr,
     /// Everything inherited (logs, with-env).
     Inherit,
+    /// stdout piped through a line filter to our stdout (logs into a
+    /// file or a pipe); stderr inherited.
+    Filter(LineFilter),
 }
+
+/// Rewrites one line of a child's stdout (the line ends with its `\n`).
+pub type LineFilter = fn(&[u8]) -> std::borrow::Cow<'_, [u8]>;
 
 impl Cmd {
     pub fn new(program: &str) -> Self {
@@ -326,6 +337,9 @@ impl Cmd {
                 cmd.stdin(Stdio::null()).stdout(fd);
             }
             Stdio3::Inherit => {}
+            Stdio3::Filter(_) => {
+                cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+            }
         }
         let mut child = cmd.spawn().map_err(|e| {
             let failure = if e.kind() == std::io::ErrorKind::NotFound {
@@ -335,7 +349,10 @@ impl Cmd {
             };
             self.error(failure, String::new(), String::new())
         })?;
-        let out = drain(child.stdout.take());
+        let out = match stdio {
+            Stdio3::Filter(filter) => pump(child.stdout.take(), filter),
+            _ => drain(child.stdout.take()),
+        };
         let err = drain(child.stderr.take());
         if self.foreground {
             crate::interrupt::forward_to(child.id());
@@ -451,6 +468,50 @@ impl Cmd {
     pub fn status_any(&self) -> Result<ExitStatus, CmdError> {
         self.run(Stdio3::Inherit).map(|o| o.status)
     }
+
+    /// Run with stdout passed line by line through `filter` to our stdout
+    /// (stderr inherited); the exit status, whatever it is, and whether
+    /// our stdout was closed meanwhile (`| head`).
+    pub fn status_filtered(&self, filter: LineFilter) -> Result<(ExitStatus, bool), CmdError> {
+        self.run(Stdio3::Filter(filter))
+            .map(|o| (o.status, o.stdout == PIPE_CLOSED))
+    }
+}
+
+/// What [`pump`] returns when our stdout was closed under it.
+const PIPE_CLOSED: &str = "closed";
+
+/// Copy a child's stdout to ours line by line through `filter`, on a
+/// thread. When our stdout is closed, stop reading: the child then gets
+/// EPIPE/SIGPIPE on its next write and ends.
+fn pump<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    filter: LineFilter,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let Some(p) = pipe else {
+            return String::new();
+        };
+        let mut reader = std::io::BufReader::new(p);
+        let mut line = Vec::new();
+        let stdout = std::io::stdout();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return String::new(),
+                Ok(_) => {}
+            }
+            let mut out = stdout.lock();
+            if out
+                .write_all(&filter(&line))
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return PIPE_CLOSED.to_string();
+            }
+        }
+    })
 }
 
 /// Read a pipe to the end on a thread, so a chatty child never blocks on a

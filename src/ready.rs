@@ -59,18 +59,21 @@ pub fn assess(containers: &[Container]) -> Verdict {
     }
 }
 
-/// Wait until the project is ready; returns its containers. Fails at once
-/// when a container fails, with its last log lines; fails after `timeout`.
-pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
-    wait_since(project, Instant::now(), timeout)
-}
-
-/// [`wait`] for a timeout that started at `start` (e.g. before `up`).
-pub fn wait_since(project: &str, start: Instant, timeout: Duration) -> Result<Vec<Container>> {
+/// Wait until the project is ready, for a timeout that started at `start`
+/// (e.g. before `up`); returns its containers. Fails at once when a
+/// container fails, with its last log lines; fails after `timeout`. Each
+/// poll's containers are shown to `observe` (the progress display) first.
+pub fn wait_observed(
+    project: &str,
+    start: Instant,
+    timeout: Duration,
+    mut observe: impl FnMut(&[Container]),
+) -> Result<Vec<Container>> {
     let mut pause = Duration::from_millis(50);
     loop {
         crate::interrupt::check()?;
         let containers = session_containers(project)?;
+        observe(&containers);
         match assess(&containers) {
             Verdict::Ready => return Ok(containers),
             Verdict::Failed { index, reason } => bail!(with_logs(reason, &containers[index].id)),
@@ -90,7 +93,7 @@ pub fn wait_since(project: &str, start: Instant, timeout: Duration) -> Result<Ve
 
 /// The project's containers without `docker compose run` one-offs (an old
 /// `run` that exited non-zero says nothing about the session).
-fn session_containers(project: &str) -> Result<Vec<Container>> {
+pub fn session_containers(project: &str) -> Result<Vec<Container>> {
     let mut containers = docker::project_containers(project)?;
     containers.retain(|c| {
         c.labels

@@ -104,6 +104,9 @@ enum BranchStep {
     Keep(String),
 }
 
+/// Seconds a container gets to stop in a teardown unless told otherwise.
+pub const STOP_TIMEOUT: u32 = 5;
+
 /// Every decision, made before anything is touched.
 pub struct Plan {
     target: Target,
@@ -111,6 +114,7 @@ pub struct Plan {
     worktree: Option<WorktreeStep>,
     branch: BranchStep,
     notes: Vec<String>,
+    stop_timeout: u32,
 }
 
 impl Plan {
@@ -118,24 +122,24 @@ impl Plan {
         &self.target
     }
 
-    /// What will be removed, for prompts: `containers, worktree and branch`.
-    pub fn summary(&self) -> String {
-        let mut parts = vec!["containers, networks and volumes"];
-        if matches!(self.worktree, Some(WorktreeStep::Remove { .. })) {
-            parts.push("worktree");
-        }
-        if matches!(self.branch, BranchStep::Delete(_)) {
-            parts.push("branch");
-        }
-        join_words(&parts)
+    /// Give each container `seconds` to stop (`--timeout`); `None` keeps
+    /// [`STOP_TIMEOUT`].
+    pub fn with_stop_timeout(mut self, seconds: Option<u32>) -> Plan {
+        self.stop_timeout = seconds.unwrap_or(STOP_TIMEOUT);
+        self
     }
-}
 
-fn join_words(parts: &[&str]) -> String {
-    match parts {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    /// Whether the worktree directory is removed.
+    pub fn removes_worktree(&self) -> bool {
+        matches!(self.worktree, Some(WorktreeStep::Remove { .. }))
+    }
+
+    /// The branch that is deleted, if any.
+    pub fn deleted_branch(&self) -> Option<&str> {
+        match &self.branch {
+            BranchStep::Delete(name) if self.worktree.is_some() => Some(name),
+            _ => None,
+        }
     }
 }
 
@@ -187,6 +191,7 @@ pub fn plan(target: Target, why: Why, force: bool) -> Result<Plan> {
         worktree,
         branch,
         notes,
+        stop_timeout: STOP_TIMEOUT,
     })
 }
 
@@ -313,6 +318,7 @@ pub fn execute(plan: Plan) -> Result<Report> {
         worktree,
         branch,
         notes,
+        stop_timeout,
     } = plan;
     let mut report = Report {
         notes,
@@ -327,7 +333,7 @@ pub fn execute(plan: Plan) -> Result<Report> {
 
     // 1. Containers, networks, volumes.
     for project in &target.projects {
-        if let Err(e) = take_down(project) {
+        if let Err(e) = take_down(project, stop_timeout) {
             bail!(
                 "could not remove the containers of {dir}: {e:#}\n  nothing else was removed{left_worktree}; fix the cause and run {finish}"
             );
@@ -343,7 +349,10 @@ pub fn execute(plan: Plan) -> Result<Report> {
         remove_generated(&target)?;
     }
 
-    // 3. The worktree.
+    // 3. The worktree. Bulk commands tear sessions down side by side: their
+    // git steps take turns, so they never collide on the repository's
+    // locks (packed-refs, config).
+    let _git_turn = GIT_STEPS.lock();
     match worktree {
         None => {}
         Some(step) => {
@@ -392,6 +401,9 @@ pub fn execute(plan: Plan) -> Result<Report> {
     Ok(report)
 }
 
+/// One teardown's git steps at a time in this process.
+static GIT_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn stop_if_signalled(what: &str) -> Result<()> {
     if interrupt::pending() {
         let sig = interrupt::signal().unwrap_or(2);
@@ -405,10 +417,10 @@ fn stop_if_signalled(what: &str) -> Result<()> {
 
 /// `compose down` of one project (by its files when they are still there,
 /// else by name), then any container of it Compose left (other profiles).
-fn take_down(project: &ComposeProject) -> Result<()> {
-    if project.down().is_err() {
+fn take_down(project: &ComposeProject, stop_timeout: u32) -> Result<()> {
+    if project.down(stop_timeout).is_err() {
         let by_name = project.by_name();
-        by_name.down().map_err(docker::engine_error)?;
+        by_name.down(stop_timeout).map_err(docker::engine_error)?;
     }
     let left: Vec<String> = docker::project_containers(&project.name)?
         .into_iter()
@@ -416,7 +428,10 @@ fn take_down(project: &ComposeProject) -> Result<()> {
         .collect();
     docker::remove_containers(&left)?;
     if !left.is_empty() {
-        project.by_name().down().map_err(docker::engine_error)?;
+        project
+            .by_name()
+            .down(stop_timeout)
+            .map_err(docker::engine_error)?;
     }
     Ok(())
 }
@@ -466,8 +481,6 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(join_words(&["a"]), "a");
-        assert_eq!(join_words(&["a", "b", "c"]), "a, b and c");
         assert_eq!(
             existed_before("feat/x"),
             "kept branch `feat/x`: it existed before the session"

@@ -17,6 +17,7 @@ use crate::interrupt;
 use crate::layout;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
+use crate::progress::{Op, Progress, Step};
 use crate::ready;
 use crate::session::{self, group_sessions, label, Identity, Session};
 use crate::setup;
@@ -70,7 +71,9 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
     // The answer first: even when a setup command fails, a script learns
     // where the session (left running) is.
     if args.json {
-        output::print_json(&super::list::SessionJson::new(&session, host.as_deref()));
+        output::print_json(
+            &super::list::SessionJson::new(&session, host.as_deref()).current_in(&ctx.cwd),
+        );
     } else {
         print_summary(ctx, &session, host.as_deref());
     }
@@ -95,6 +98,8 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             .no_deadline()
             .args(["logs", "--follow", "--tail", "50"])
             .status_any();
+        // Ctrl-C is how following ends: the create itself succeeded.
+        interrupt::acknowledge();
     }
     Ok(0)
 }
@@ -273,7 +278,8 @@ fn create(
     interrupt::check()?;
     let timeout = Duration::from_secs(args.wait_timeout);
     let started = std::time::Instant::now();
-    match project.up(true, timeout) {
+    let progress = Progress::services(&resolved.services.keys().cloned().collect::<Vec<_>>());
+    match progress.watch(&name, Op::Up, || project.up(true, timeout)) {
         Ok(true) => {}
         // Still blocked on a dependency's healthcheck.
         Ok(false) => bail!(ready::explain(&name, timeout).unwrap_or_else(|| format!(
@@ -292,7 +298,10 @@ fn create(
         },
     }
     interrupt::check()?;
-    let containers = ready::wait_since(&name, started, timeout)?;
+    let containers =
+        ready::wait_observed(&name, started, timeout, |c| progress.observe(Op::Up, c))?;
+    progress.settle(Step::done("running"));
+    progress.finish();
     interrupt::check()?;
 
     // 6. Ports and env files; the session exists from here on.
@@ -336,7 +345,10 @@ fn refuse_existing(dir: &Path) -> Result<()> {
             "a stopped session exists in {}: run `dev-prism start` or `dev-prism destroy`",
             dir.display()
         ),
-        Some(_) => bail!("a session is already running in {}", dir.display()),
+        Some(_) => bail!(
+            "a session is already running in {}: see it with `dev-prism info`, or remove it with `dev-prism destroy` first",
+            dir.display()
+        ),
         None => Ok(()),
     }
 }
@@ -359,7 +371,7 @@ fn print_summary(ctx: &Ctx, s: &Session, host: Option<&str>) {
             vec![
                 p.service.clone(),
                 format!("{}/{}", p.container_port, p.protocol),
-                p.url,
+                p.address,
             ]
         })
         .collect();
