@@ -282,8 +282,16 @@ impl Cmd {
     }
 
     fn build(&self) -> Result<Command, CmdError> {
-        let path = which::which(&self.program)
-            .map_err(|_| self.error(Failure::NotFound, String::new(), String::new()))?;
+        let path = match which::which(&self.program) {
+            Ok(path) => path,
+            // A path that exists but is not executable (`./script.sh`
+            // without its x bit): start it anyway, so the system's own
+            // error (permission denied) is reported, not "not installed".
+            Err(_) if self.program.contains('/') && Path::new(&self.program).exists() => {
+                PathBuf::from(&self.program)
+            }
+            Err(_) => return Err(self.error(Failure::NotFound, String::new(), String::new())),
+        };
         if let Some(dir) = &self.cwd {
             if !dir.is_dir() {
                 return Err(self.error(

@@ -438,3 +438,61 @@ pub fn wait_ok(children: Vec<std::process::Child>) -> Vec<Output> {
         })
         .collect()
 }
+
+/// A std Command for `program` (e.g. `script`, or the dev-prism binary)
+/// with the sealed test environment; stdio left as is.
+pub fn sealed_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    seal_std(&mut cmd);
+    cmd
+}
+
+/// Quote a word for `sh -c`.
+pub fn sh_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A directory with an executable `docker` that runs `prelude` (shell)
+/// and then the real docker; put it first on PATH with [`Shim::path_var`].
+pub struct Shim {
+    dir: tempfile::TempDir,
+}
+
+impl Shim {
+    pub fn docker(prelude: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let out = std::process::Command::new("sh")
+            .args(["-c", "command -v docker"])
+            .output()
+            .unwrap();
+        let real = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            Path::new(&real).is_absolute(),
+            "no docker on PATH: {real:?}"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("dev-prism-shim-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("docker");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\n{prelude}\nexec {} \"$@\"\n", sh_word(&real)),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Shim { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(dirs).unwrap()
+    }
+}

@@ -16,4 +16,6 @@ mod quickstart;
 mod reliability;
 mod safety;
 mod shapes;
+mod signals;
 mod terminal;
+mod ui;
