@@ -122,13 +122,18 @@ pub fn of(dir: &Path, base: Option<&str>) -> Option<GitState> {
         base: None,
     };
     if st.upstream.is_none() {
-        if let (Some(base), Some(_)) = (base.filter(|b| !b.starts_with('-')), &st.head) {
-            let count = git(dir)
-                .args(["rev-list", "--count", "--end-of-options"])
-                .arg(format!("{base}..HEAD"))
-                .output()
-                .ok()
-                .and_then(|n| n.trim().parse().ok());
+        if let (Some(base), Some(head)) = (base.filter(|b| !b.starts_with('-')), &st.head) {
+            // Still where it started (a fresh session): no process needed.
+            let count = if head == base {
+                Some(0)
+            } else {
+                git(dir)
+                    .args(["rev-list", "--count", "--end-of-options"])
+                    .arg(format!("{base}..HEAD"))
+                    .output()
+                    .ok()
+                    .and_then(|n| n.trim().parse().ok())
+            };
             if count.is_some() {
                 state.ahead = count;
                 state.base = Some(base.to_string());
@@ -136,6 +141,17 @@ pub fn of(dir: &Path, base: Option<&str>) -> Option<GitState> {
         }
     }
     Some(state)
+}
+
+/// The repository's common git dir, seen from `dir` (one process);
+/// `None` outside git.
+pub fn common_dir(dir: &Path) -> Option<PathBuf> {
+    let out = git(dir)
+        .args(["rev-parse", "--git-common-dir"])
+        .output()
+        .ok()?;
+    let path = dir.join(out.trim_end_matches('\n'));
+    std::fs::canonicalize(&path).ok()
 }
 
 /// The base commit of every worktree dev-prism made in the repositories of

@@ -250,6 +250,14 @@ impl Generated<'_> {
     /// Check, make the directories, write if the content changed. Returns
     /// whether the file was (re)written.
     pub fn write(&self, contents: &str, tracked: impl FnOnce(&Path) -> bool) -> Result<bool> {
+        // Already what it should say (how `list` and `info` usually find
+        // it): nothing is written, so there is no need to ask git whether
+        // it is tracked (three git processes per session).
+        if check_dirs(self.root, self.rel).is_ok()
+            && read_nofollow(&self.path()).ok().as_deref() == Some(contents)
+        {
+            return Ok(false);
+        }
         self.check(tracked)?;
         create_dirs(self.root, self.rel)?;
         write_if_changed(&self.path(), contents, self.mode)

@@ -115,7 +115,14 @@ pub fn status_text(status: Status) -> String {
 }
 
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
-    let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.scope.global)?;
+    // The git state of the worktrees dev-prism made here is read while
+    // Docker is asked for the sessions: neither waits for the other.
+    let (found, early) = std::thread::scope(|scope| {
+        let early = scope.spawn(|| early_git_states(&ctx.cwd));
+        let found = super::sessions_in_scope(&ctx.cwd, args.scope.global);
+        (found, early.join().unwrap_or_default())
+    });
+    let (sessions, global) = found?;
     let host = docker::url_host_from_env();
     // Self-healing: a deleted or edited .env.session of a running session
     // of this repository is rewritten from Docker (no extra docker call);
@@ -133,7 +140,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         return Ok(0);
     }
     let current = current_session(&sessions, &ctx.cwd);
-    let git = git_states(&sessions);
+    let git = git_states(&sessions, &early);
     if args.json {
         let items: Vec<SessionJson> = sessions
             .iter()
@@ -187,8 +194,37 @@ fn current_session(sessions: &[Session], cwd: &Path) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// The git state of every session made in git, a few at a time.
-fn git_states(sessions: &[Session]) -> Vec<Option<GitState>> {
+/// The git state of each worktree dev-prism made in the repository of
+/// `cwd` (by its record in git's admin dir), keyed by the worktree's top.
+fn early_git_states(cwd: &Path) -> Vec<(PathBuf, Option<GitState>)> {
+    let Some(common_dir) = gitstate::common_dir(cwd) else {
+        return Vec::new();
+    };
+    let made: Vec<(PathBuf, Option<String>)> = crate::ownership::admins(&common_dir)
+        .into_iter()
+        .filter_map(|a| {
+            let base = a.marker.as_ref()?.base.clone();
+            Some((a.worktree, base))
+        })
+        .collect();
+    bulk::map(&made, GIT_AT_ONCE, |(top, base)| {
+        (top.clone(), gitstate::of(top, base.as_deref()))
+    })
+}
+
+/// The git state of every session made in git: from `early` when its
+/// worktree is there, else read now, a few at a time.
+fn git_states(
+    sessions: &[Session],
+    early: &[(PathBuf, Option<GitState>)],
+) -> Vec<Option<GitState>> {
+    let known = |dir: &Path| {
+        early
+            .iter()
+            .filter(|(top, _)| dir.starts_with(top))
+            .max_by_key(|(top, _)| top.as_os_str().len())
+            .map(|(_, state)| state.clone())
+    };
     let mut git_dirs: Vec<PathBuf> = sessions
         .iter()
         .filter_map(|s| s.id.git_dir.clone())
@@ -202,7 +238,10 @@ fn git_states(sessions: &[Session]) -> Vec<Option<GitState>> {
             return None;
         }
         let dir = &s.id.working_dir;
-        gitstate::of(dir, gitstate::base_of(&bases, dir))
+        match known(dir) {
+            Some(state) => state,
+            None => gitstate::of(dir, gitstate::base_of(&bases, dir)),
+        }
     })
 }
 

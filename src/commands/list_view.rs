@@ -172,13 +172,11 @@ enum Shrink {
     Never,
     /// Keep the end (`…/feat-x`).
     Path,
-    /// Keep the first word and the end (`session/…T12-30-45`,
-    /// `db …localhost:32769`): the parts that tell rows apart.
-    Middle,
     /// The git state: `2 changed ↑3` becomes `2M ↑3`, then is cut.
     Git,
     /// A `service address` line: first without the scheme
-    /// (`db localhost:32769`), then as [`Shrink::Middle`].
+    /// (`db localhost:32769`), then its first word and its end
+    /// (`db …host:32769`).
     Url,
 }
 
@@ -202,7 +200,7 @@ const COLS: [Col; 7] = [
     },
     Col {
         header: "BRANCH",
-        shrink: Shrink::Middle,
+        shrink: Shrink::Path,
     },
     Col {
         header: "GIT",
@@ -229,7 +227,6 @@ fn cut(text: &str, width: usize, shrink: Shrink) -> String {
     match shrink {
         Shrink::Never => text.to_string(),
         Shrink::Path => crate::output::keep_end(text, width),
-        Shrink::Middle => crate::output::keep_both_ends(text, width),
         Shrink::Git => {
             let compact = text.replace(" changed", "M");
             crate::output::keep_both_ends(
@@ -272,12 +269,13 @@ enum Stage {
     Drop(usize),
 }
 
-const STAGES: [Stage; 7] = [
+const STAGES: [Stage; 8] = [
     Stage::Shrink(&[(DIRECTORY, 20), (BRANCH, 16)]),
     Stage::Drop(AGE),
+    Stage::Shrink(&[(GIT, 7)]),
     Stage::Shrink(&[(URLS, 30)]),
     Stage::Shrink(&[(DIRECTORY, 12), (BRANCH, 12)]),
-    Stage::Shrink(&[(GIT, 9), (URLS, 22)]),
+    Stage::Shrink(&[(URLS, 22)]),
     Stage::Drop(GIT),
     Stage::Shrink(&[(DIRECTORY, 6), (BRANCH, 6), (URLS, 12)]),
 ];
@@ -577,21 +575,25 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("   STATUS"), "{text}");
         assert!(lines[1].starts_with("*  running"), "{text}");
-        assert!(lines[1].contains("2 changed ↑3"), "{text}");
+        // Terse git state and cut paths make room for whole URLs.
+        assert!(lines[1].contains("2M ↑3"), "{text}");
+        assert!(
+            lines[1].contains("db postgresql://localhost:32769"),
+            "{text}"
+        );
         assert!(
             lines[2].starts_with("      ") && lines[2].contains("web "),
             "{text}"
         );
         assert!(lines[3].starts_with("   running"), "{text}");
-        // A URL that does not fit loses its scheme before anything else.
-        assert!(lines[1].contains("db localhost:32769"), "{text}");
         // Every session keeps one line per port: nothing wrapped.
         assert_eq!(lines.len(), 5, "{text}");
         // Narrower still: AGE and GIT go before anything wraps.
         let narrow = render(&rows, cwd, None, Some(60), &plain, &same);
         assert!(!narrow.lines().next().unwrap().contains("AGE"), "{narrow}");
-        let git_narrow = render(&rows, cwd, None, Some(74), &plain, &same);
-        assert!(git_narrow.contains("2M ↑3"), "{git_narrow}");
+        // A URL that does not fit loses its scheme before anything else.
+        let narrower = render(&rows, cwd, None, Some(70), &plain, &same);
+        assert!(narrower.contains("db localhost:32769"), "{narrower}");
         for l in narrow.lines() {
             assert!(l.chars().count() <= 60, "{l:?}");
         }
