@@ -95,29 +95,41 @@ fn run_all(ctx: &Ctx, args: &DestroyArgs) -> Result<i32> {
         output::progress(&format!("No sessions{scope}: nothing to destroy."));
         return Ok(0);
     }
-    // Every session is locked and planned before anything is touched.
+    // Every session is locked and planned before anything is touched (the
+    // plans only read: they are made side by side too).
+    let planned = bulk::map(
+        &sessions,
+        bulk::AT_ONCE,
+        |s| -> Result<(Lock, Plan), String> {
+            let dir = &s.id.working_dir;
+            let path = lock::session_path(dir).map_err(|e| format!("{e:#}"))?;
+            let lock = match lock::acquire(&path, "destroy", Wait::No) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(format!(
+                        "{}: another dev-prism ({}) is working on it",
+                        dir.display(),
+                        lock::describe(&path)
+                    ))
+                }
+                Err(e) => return Err(format!("{e:#}")),
+            };
+            target_of(s)
+                .and_then(|t| teardown::plan(t, Why::Destroy, args.force))
+                .map(|plan| (lock, plan.with_stop_timeout(args.timeout.timeout)))
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
     let mut locks: Vec<Lock> = Vec::new();
     let mut plans: Vec<Plan> = Vec::new();
     let mut problems = Vec::new();
-    for s in &sessions {
-        let dir = &s.id.working_dir;
-        let lock = match lock::acquire(&lock::session_path(dir)?, "destroy", Wait::No)? {
-            Some(l) => l,
-            None => {
-                problems.push(format!(
-                    "{}: another dev-prism ({}) is working on it",
-                    dir.display(),
-                    lock::describe(&lock::session_path(dir)?)
-                ));
-                continue;
-            }
-        };
-        match target_of(s).and_then(|t| teardown::plan(t, Why::Destroy, args.force)) {
-            Ok(plan) => {
+    for p in planned {
+        match p {
+            Ok((lock, plan)) => {
                 locks.push(lock);
-                plans.push(plan.with_stop_timeout(args.timeout.timeout));
+                plans.push(plan);
             }
-            Err(e) => problems.push(format!("{e:#}")),
+            Err(why) => problems.push(why),
         }
     }
     if !plans.is_empty() && !confirm(ctx, &plans, &problems)? {

@@ -137,22 +137,35 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     for s in &skipped {
         output::progress(&format!("Skipped {s}"));
     }
-    // Lock and plan every candidate before anything is touched.
+    // Lock and plan every candidate before anything is touched (the plans
+    // only read: they are made side by side too).
+    let planned = bulk::map(
+        &candidates,
+        bulk::AT_ONCE,
+        |c| -> Result<(Lock, Plan), String> {
+            let path = lock::session_path(&c.dir()).map_err(|e| format!("{e:#}"))?;
+            let lock = match lock::acquire(&path, "prune", Wait::No) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(format!(
+                        "{}: another dev-prism ({}) is working on it",
+                        c.admin.worktree.display(),
+                        lock::describe(&path)
+                    ))
+                }
+                Err(e) => return Err(format!("{e:#}")),
+            };
+            teardown::plan(target_of(&repo, c), Why::Prune, args.force)
+                .map(|plan| (lock, plan))
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
     let mut ready: Vec<(Lock, Plan, &Candidate)> = Vec::new();
     let mut problems = Vec::new();
-    for c in &candidates {
-        let path = lock::session_path(&c.dir())?;
-        let Some(lock) = lock::acquire(&path, "prune", Wait::No)? else {
-            problems.push(format!(
-                "{}: another dev-prism ({}) is working on it",
-                c.admin.worktree.display(),
-                lock::describe(&path)
-            ));
-            continue;
-        };
-        match teardown::plan(target_of(&repo, c), Why::Prune, args.force) {
-            Ok(plan) => ready.push((lock, plan, c)),
-            Err(e) => problems.push(format!("{e:#}")),
+    for (p, c) in planned.into_iter().zip(&candidates) {
+        match p {
+            Ok((lock, plan)) => ready.push((lock, plan, c)),
+            Err(why) => problems.push(why),
         }
     }
     for p in &problems {
