@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# Benchmark dev-prism (issue 6): session discovery (`list -g`, `info`) against
-# the bare `docker ps` + `docker container inspect` it is built on, the number
-# of docker processes discovery starts, peak memory, `create --in-place`
-# against its raw docker compose steps, start-up time and binary size.
+# Benchmark dev-prism (issues 6 and 11): session discovery (`list -g`, `info`)
+# against the bare `docker ps` + `docker container inspect` it is built on, the
+# number of docker processes discovery starts, peak memory, `create --in-place`
+# against its raw docker compose steps, start-up time and binary size; `list`
+# with the git state of 20 worktree sessions against the same pair, and
+# `destroy --all` of 4 sessions against one session's `destroy`.
 #
 # Usage: scripts/bench.sh
+#   BENCH_SECTIONS="create discovery startup listgit bulk"  what to measure
 #   BENCH_SIZES="1 10 30"  numbers of sessions to measure discovery at
 #   BENCH_RUNS=40          hyperfine runs per discovery command
 #   BENCH_PARALLEL=4       sessions created / destroyed at once
 #   BENCH_SETTLE=10        seconds to let the engine settle after creating
+#   BENCH_GIT_SESSIONS=20  worktree sessions for `list` with git state
+#   BENCH_BULK_ROUNDS=3    rounds of destroy (1 session) vs destroy --all (4)
 #   BENCH_OUT=DIR          where to keep the raw results (default: a new /tmp dir)
 #
 # Everything it makes lives under one temp dir: sessions (each a tiny compose
-# project of busybox services, created with `dev-prism create --in-place`) and
-# plain compose projects for the baselines. On exit it destroys exactly those,
+# project of busybox services, created with `dev-prism create --in-place`, or
+# as worktrees of throwaway repositories there) and plain compose projects for
+# the baselines. On exit it destroys exactly those,
 # by directory, and never touches any other session on the engine.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a SIZES <<<"${BENCH_SIZES:-1 10 30}"
+read -r -a SECTIONS <<<"${BENCH_SECTIONS:-create discovery startup listgit bulk}"
 RUNS=${BENCH_RUNS:-40}
 PARALLEL=${BENCH_PARALLEL:-4}
 IMAGE=dev-prism-test/busybox:latest
 
 export NO_COLOR=1
+# Commits in the throwaway repositories: a fixed identity, no user config.
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
 unset COMPOSE_FILE COMPOSE_PROJECT_NAME COMPOSE_PROFILES DEV_PRISM_HOST
 
 say() { printf '==> %s\n' "$*" >&2; }
+want() { [[ " ${SECTIONS[*]} " == *" $1 "* ]]; }
 die() {
     printf 'bench: %s\n' "$*" >&2
     exit 1
@@ -89,7 +101,7 @@ cleanup() {
         # session's directory (`destroy DIR` would also take an ancestor's).
         "$BIN" list -g --json 2>/dev/null | jq -r '.[].working_dir' >"$WORK/live" 2>/dev/null
         grep -Fxf "$WORK/live" "$SESSIONS" | sort -u | tr '\n' '\0' |
-            xargs -0 -r -n 1 -P "$PARALLEL" "$BIN" -q destroy >/dev/null 2>&1
+            xargs -0 -r -n 1 -P "$PARALLEL" "$BIN" -q destroy --force -t 0 >/dev/null 2>&1
     fi
     # Fallback: anything still running from our temp dir (failed creates,
     # the raw baseline projects).
@@ -214,8 +226,10 @@ engine_sessions() {
 }
 
 ROWS=()
+PAIR_CMD="docker container inspect \$(docker ps -a --filter label=dev-prism.managed=true -q) >/dev/null"
 row() { ROWS+=("| $1 | $2 | $3 | $4 |"); }
 
+if want create; then
 # --- 1. create --in-place vs its raw steps ----------------------------------
 ROUNDS=7
 say "create --in-place vs docker compose config + up -d + inspect ($ROUNDS rounds)"
@@ -276,9 +290,11 @@ fixture "$dir" 2
 echo "$dir" >>"$SESSIONS"
 read -r CREATE_DOCKER _ < <(cd "$dir" && count_docker create "$BIN" create --in-place)
 "$BIN" -q destroy "$dir" >/dev/null 2>&1
+fi
 
+if want discovery; then
 # --- 2. discovery at 1, 10, 30 sessions --------------------------------------
-PAIR="docker container inspect \$(docker ps -a --filter label=dev-prism.managed=true -q) >/dev/null"
+PAIR=$PAIR_CMD
 # shellcheck disable=SC2034 # the *_DOCKER/*_OTHER arrays are read through `counts`
 declare -A LIST_CPU PAIR_CPU INFO_CPU LIST_MED PAIR_MED INFO_MED LIST_MS PAIR_MS INFO_MS LIST_DOCKER INFO_DOCKER LIST_OTHER INFO_OTHER ENGINE
 for n in "${SIZES[@]}"; do
@@ -343,7 +359,9 @@ for _ in 1 2 3; do
     DOCKER_RSS+=("$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.out")")
 done
 RSS_DOCKER=$(median "${DOCKER_RSS[@]}")
+fi
 
+if want startup; then
 # --- 4. start-up time and size ----------------------------------------------------
 say "dev-prism --version"
 hyperfine --style basic -N --warmup 20 --runs 300 --export-json "$OUT/version.json" \
@@ -353,38 +371,151 @@ hyperfine --style basic -N --warmup 20 --runs 300 --export-json "$OUT/version.js
 VERSION_MS=$(mean_ms "$OUT/version.json" 0)
 DOCKER_VERSION_MS=$(mean_ms "$OUT/version.json" 1)
 SIZE=$(stat -c %s "$BIN")
+fi
+
+# --- 5. list with the git state of 20 worktree sessions ------------------------
+# A throwaway repository with a one-service stack; its sessions are worktrees.
+git_repo() {
+    local dir=$1
+    fixture "$dir" 1 bridge
+    git -C "$dir" init -q -b main
+    git -C "$dir" add -A
+    git -C "$dir" commit -q -m init
+}
+# One worktree session; a second try when git trips over a concurrent
+# `worktree add` ("failed to read .git/worktrees/…/commondir"; the failed
+# create rolled itself back).
+create_worktree() {
+    local repo=$1 branch=$2 try
+    for try in 1 2 3; do
+        (cd "$repo" && "$BIN" create --branch "$branch") && return 0
+        echo "(try $try failed)"
+    done
+    return 1
+}
+# Create worktree sessions <prefix>-<from>..<to> of repo $1, $PARALLEL at once.
+create_worktrees() {
+    local repo=$1 prefix=$2 from=$3 to=$4 i pids=() failed=0
+    for ((i = from; i <= to; i++)); do
+        echo "$(dirname "$repo")/$(basename "$repo")-sessions/$prefix-$i" >>"$SESSIONS"
+        create_worktree "$repo" "$prefix-$i" >"$WORK/logs/wt-$prefix-$i.log" 2>&1 &
+        pids+=($!)
+        if ((${#pids[@]} >= PARALLEL)); then
+            wait "${pids[@]}" || failed=1
+            pids=()
+        fi
+    done
+    if ((${#pids[@]})); then wait "${pids[@]}" || failed=1; fi
+    if ((failed)); then
+        tail -n 20 "$WORK"/logs/wt-"$prefix"-*.log >&2
+        die "a create failed"
+    fi
+}
+if want listgit; then
+    GIT_N=${BENCH_GIT_SESSIONS:-20}
+    GREPO=$WORK/gitrepo
+    git_repo "$GREPO"
+    say "creating $GIT_N worktree sessions for list with git state"
+    create_worktrees "$GREPO" g 1 "$GIT_N"
+    # Some work in them, as in real use: changed files and commits.
+    for ((i = 1; i <= GIT_N; i += 3)); do
+        d=$WORK/gitrepo-sessions/g-$i
+        echo "change $i" >"$d/notes-$i.txt"
+        git -C "$d" add "notes-$i.txt" && git -C "$d" commit -q -m "work $i"
+        echo "more" >"$d/wip.txt"
+    done
+    GIT_ENGINE=$(engine_sessions)
+    sleep "${BENCH_SETTLE:-10}"
+    say "timing list (git state of $GIT_N sessions) vs docker ps + inspect"
+    hyperfine --style basic --ignore-failure --warmup 5 --runs "$RUNS" --export-json "$OUT/listgit.json" \
+        -n "dev-prism list" "cd $GREPO && $BIN list" \
+        -n "docker ps + inspect" "$PAIR_CMD" >"$OUT/listgit.txt" 2>&1 ||
+        { cat "$OUT/listgit.txt" >&2; die "hyperfine failed"; }
+    LG_MS=$(mean_ms "$OUT/listgit.json" 0)
+    LG_MED=$(median_ms "$OUT/listgit.json" 0)
+    LG_CPU=$(cpu_ms "$OUT/listgit.json" 0)
+    LGP_MS=$(mean_ms "$OUT/listgit.json" 1)
+    LGP_MED=$(median_ms "$OUT/listgit.json" 1)
+    LGP_CPU=$(cpu_ms "$OUT/listgit.json" 1)
+    strace -f -qq -o "$WORK/git.trace" -e trace=execve "$BIN" -C "$GREPO" list >/dev/null 2>&1 || true
+    LG_GIT=$(grep -c 'execve("[^"]*/git", .* = 0$' "$WORK/git.trace" || true)
+    LG_RATIO=$(awk -v a="$LG_MED" -v b="$LGP_MED" 'BEGIN { printf "%.2f", a / b }')
+    say "list with git state: ${LG_RATIO}× the docker pair (median)"
+fi
+
+# --- 6. destroy --all of 4 sessions vs destroy of one ---------------------------
+if want bulk; then
+    BULK_ROUNDS=${BENCH_BULK_ROUNDS:-3}
+    BREPO=$WORK/bulkrepo
+    git_repo "$BREPO"
+    one_ms=()
+    all_ms=()
+    for ((r = 1; r <= BULK_ROUNDS; r++)); do
+        say "bulk round $r: destroy of 1 session, destroy --all of 4"
+        create_worktrees "$BREPO" "one$r" 1 1
+        t0=$(now)
+        "$BIN" -q destroy "$WORK/bulkrepo-sessions/one$r-1" >/dev/null 2>&1 || die "destroy failed"
+        t1=$(now)
+        one_ms+=("$(ms "$t0" "$t1")")
+        create_worktrees "$BREPO" "all$r" 1 4
+        t0=$(now)
+        (cd "$BREPO" && "$BIN" -q -y destroy --all) >/dev/null 2>&1 || die "destroy --all failed"
+        t1=$(now)
+        all_ms+=("$(ms "$t0" "$t1")")
+    done
+    ONE=$(median "${one_ms[@]}")
+    ALL=$(median "${all_ms[@]}")
+    BULK_RATIO=$(awk -v a="$ALL" -v b="$ONE" 'BEGIN { printf "%.2f", a / b }')
+    say "destroy: ${one_ms[*]} ms; destroy --all of 4: ${all_ms[*]} ms; ratio ${BULK_RATIO}×"
+fi
 
 # --- table --------------------------------------------------------------------------
 # "mean / median / CPU" of one command of a discovery run, and the ratios.
 triple() { echo "$(fmt "$1") / $(fmt "$2") / $(fmt "$3") ms"; }
 ratios() { echo "$(ratio "$1" "$4") / $(ratio "$2" "$5") / $(ratio "$3" "$6")"; }
-for n in "${SIZES[@]}"; do
-    row "\`list -g\`, $(plural "$n" session) of ours (${ENGINE[$n]} on the engine)" \
-        "$(triple "${LIST_MS[$n]}" "${LIST_MED[$n]}" "${LIST_CPU[$n]}")" \
-        "$(triple "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")" \
-        "$(ratios "${LIST_MS[$n]}" "${LIST_MED[$n]}" "${LIST_CPU[$n]}" "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")"
-done
-for n in "${SIZES[@]}"; do
-    row "\`info DIR\`, $(plural "$n" session) of ours" \
-        "$(triple "${INFO_MS[$n]}" "${INFO_MED[$n]}" "${INFO_CPU[$n]}")" \
-        "$(triple "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")" \
-        "$(ratios "${INFO_MS[$n]}" "${INFO_MED[$n]}" "${INFO_CPU[$n]}" "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")"
-done
-counts() { local -n a=$1; local s=() n; for n in "${SIZES[@]}"; do s+=("${a[$n]}"); done; (IFS=/; echo "${s[*]}"); }
-row "docker processes started by \`list -g\` at $(IFS=/; echo "${SIZES[*]}") sessions" "$(counts LIST_DOCKER)" "2 (ps + inspect)" "-"
-row "docker processes started by \`info DIR\` at $(IFS=/; echo "${SIZES[*]}") sessions" "$(counts INFO_DOCKER)" "2 (ps + inspect)" "-"
-row "processes started by those docker CLIs (plugins)" "$(counts LIST_OTHER) (list), $(counts INFO_OTHER) (info)" "0" "-"
-row "peak RSS of \`list -g\`, $LAST sessions: dev-prism itself" "$((RSS_SELF / 1024)).$((RSS_SELF % 1024 * 10 / 1024)) MiB" \
-    "$((RSS_DOCKER / 1024)).$((RSS_DOCKER % 1024 * 10 / 1024)) MiB (\`docker ps\`)" "$(ratio "$RSS_SELF" "$RSS_DOCKER")"
-row "peak RSS of \`list -g\`, $LAST sessions: \`/usr/bin/time -v\` (whole tree)" "$((RSS_TREE / 1024)).$((RSS_TREE % 1024 * 10 / 1024)) MiB" "-" "-"
-row "\`create --in-place\` (2 services), median of $ROUNDS" "$CREATE ms" \
-    "$RAW ms (config $(median "${config_ms[@]}") + up -d $(median "${up_ms[@]}") + ready $(median "${ready_ms[@]}"))" \
-    "$(ratio "$CREATE" "$RAW"); overhead $OVERHEAD ms (median of per-round differences)"
-row "docker processes started by \`create --in-place\`" "$CREATE_DOCKER" "4 (config, up -d, ps, inspect)" "-"
-row "\`dev-prism --version\`, mean of 300" "$(fmt "$VERSION_MS") ms" "$(fmt "$DOCKER_VERSION_MS") ms (\`docker --version\`)" \
-    "$(ratio "$VERSION_MS" "$DOCKER_VERSION_MS")"
-row "release binary size" "$((SIZE / 1024)) KiB" "$(($(stat -c %s "$DOCKER") / 1024)) KiB (docker CLI)" \
-    "$(ratio "$SIZE" "$(stat -c %s "$DOCKER")")"
+if want discovery; then
+    for n in "${SIZES[@]}"; do
+        row "\`list -g\`, $(plural "$n" session) of ours (${ENGINE[$n]} on the engine)" \
+            "$(triple "${LIST_MS[$n]}" "${LIST_MED[$n]}" "${LIST_CPU[$n]}")" \
+            "$(triple "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")" \
+            "$(ratios "${LIST_MS[$n]}" "${LIST_MED[$n]}" "${LIST_CPU[$n]}" "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")"
+    done
+    for n in "${SIZES[@]}"; do
+        row "\`info DIR\`, $(plural "$n" session) of ours" \
+            "$(triple "${INFO_MS[$n]}" "${INFO_MED[$n]}" "${INFO_CPU[$n]}")" \
+            "$(triple "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")" \
+            "$(ratios "${INFO_MS[$n]}" "${INFO_MED[$n]}" "${INFO_CPU[$n]}" "${PAIR_MS[$n]}" "${PAIR_MED[$n]}" "${PAIR_CPU[$n]}")"
+    done
+    counts() { local -n a=$1; local s=() n; for n in "${SIZES[@]}"; do s+=("${a[$n]}"); done; (IFS=/; echo "${s[*]}"); }
+    row "docker processes started by \`list -g\` at $(IFS=/; echo "${SIZES[*]}") sessions" "$(counts LIST_DOCKER)" "2 (ps + inspect)" "-"
+    row "docker processes started by \`info DIR\` at $(IFS=/; echo "${SIZES[*]}") sessions" "$(counts INFO_DOCKER)" "2 (ps + inspect)" "-"
+    row "processes started by those docker CLIs (plugins)" "$(counts LIST_OTHER) (list), $(counts INFO_OTHER) (info)" "0" "-"
+    row "peak RSS of \`list -g\`, $LAST sessions: dev-prism itself" "$((RSS_SELF / 1024)).$((RSS_SELF % 1024 * 10 / 1024)) MiB" \
+        "$((RSS_DOCKER / 1024)).$((RSS_DOCKER % 1024 * 10 / 1024)) MiB (\`docker ps\`)" "$(ratio "$RSS_SELF" "$RSS_DOCKER")"
+    row "peak RSS of \`list -g\`, $LAST sessions: \`/usr/bin/time -v\` (whole tree)" "$((RSS_TREE / 1024)).$((RSS_TREE % 1024 * 10 / 1024)) MiB" "-" "-"
+fi
+if want listgit; then
+    row "\`list\` with the git state of $GIT_N worktree sessions ($GIT_ENGINE on the engine); $LG_GIT git processes" \
+        "$(triple "$LG_MS" "$LG_MED" "$LG_CPU")" \
+        "$(triple "$LGP_MS" "$LGP_MED" "$LGP_CPU")" \
+        "$(ratios "$LG_MS" "$LG_MED" "$LG_CPU" "$LGP_MS" "$LGP_MED" "$LGP_CPU") (goal ≤ 2×)"
+fi
+if want create; then
+    row "\`create --in-place\` (2 services), median of $ROUNDS" "$CREATE ms" \
+        "$RAW ms (config $(median "${config_ms[@]}") + up -d $(median "${up_ms[@]}") + ready $(median "${ready_ms[@]}"))" \
+        "$(ratio "$CREATE" "$RAW"); overhead $OVERHEAD ms (median of per-round differences)"
+    row "docker processes started by \`create --in-place\`" "$CREATE_DOCKER" "4 (config, up -d, ps, inspect)" "-"
+fi
+if want bulk; then
+    row "\`destroy --all\` of 4 worktree sessions, median of $BULK_ROUNDS" "$ALL ms" \
+        "$ONE ms (\`destroy\` of 1 session)" "${BULK_RATIO}× (goal ≤ 2×)"
+fi
+if want startup; then
+    row "\`dev-prism --version\`, mean of 300" "$(fmt "$VERSION_MS") ms" "$(fmt "$DOCKER_VERSION_MS") ms (\`docker --version\`)" \
+        "$(ratio "$VERSION_MS" "$DOCKER_VERSION_MS")"
+    row "release binary size" "$((SIZE / 1024)) KiB" "$(($(stat -c %s "$DOCKER") / 1024)) KiB (docker CLI)" \
+        "$(ratio "$SIZE" "$(stat -c %s "$DOCKER")")"
+fi
 
 {
     echo
@@ -396,5 +527,7 @@ row "release binary size" "$((SIZE / 1024)) KiB" "$(($(stat -c %s "$DOCKER") / 1
     echo "| measure | dev-prism | baseline | ratio |"
     echo "|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
+    if want listgit; then echo; echo "list with git state / docker ps + inspect (median): ${LG_RATIO}×"; fi
+    if want bulk; then echo "destroy --all of 4 / destroy of 1 (median): ${BULK_RATIO}×"; fi
 } | tee "$OUT/results.md"
 say "raw results (hyperfine JSON, logs) kept in $OUT"

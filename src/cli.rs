@@ -1,5 +1,6 @@
 //! The command line: global options and one Args struct per command.
 
+use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -73,13 +74,63 @@ pub fn parse(args: Vec<OsString>, color: bool) -> Cli {
     } else {
         clap::ColorChoice::Never
     });
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let parsed = cmd
         .try_get_matches_from_mut(args)
         .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(cli) => cli,
-        Err(e) => e.format(&mut cmd).exit(),
+        Err(e) => match with_env_without_dashes(&words, e.kind()) {
+            Some(words) => {
+                let sub = cmd
+                    .find_subcommand_mut("with-env")
+                    .map(|c| c.clone().bin_name("dev-prism with-env"));
+                let msg = format!(
+                    "the command to run goes after `--`: `dev-prism with-env {}-- {}`",
+                    words.0, words.1
+                );
+                match sub {
+                    Some(mut sub) => sub.error(ErrorKind::MissingRequiredArgument, msg).exit(),
+                    None => e.format(&mut cmd).exit(),
+                }
+            }
+            None => e.format(&mut cmd).exit(),
+        },
     }
+}
+
+/// `dev-prism with-env npm test` (no `--`): clap sees `npm` as DIR and
+/// `test` as one argument too many, or misses CMD. Returns the DIR part
+/// (empty or `DIR `) and the command words to show in the hint.
+fn with_env_without_dashes(args: &[String], kind: ErrorKind) -> Option<(String, String)> {
+    if !matches!(
+        kind,
+        ErrorKind::MissingRequiredArgument | ErrorKind::UnknownArgument | ErrorKind::TooManyValues
+    ) {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "with-env")?;
+    let rest = &args[at + 1..];
+    if rest.iter().any(|a| a == "--") {
+        return None;
+    }
+    let words: Vec<&String> = rest.iter().filter(|w| !w.starts_with('-')).collect();
+    // A first word that is a directory is probably the session's.
+    let (dir, cmd) = match words.split_first() {
+        Some((first, tail)) if !tail.is_empty() && std::path::Path::new(first).is_dir() => {
+            (format!("{first} "), tail.to_vec())
+        }
+        _ => (String::new(), words),
+    };
+    let cmd = if cmd.is_empty() {
+        "CMD...".to_string()
+    } else {
+        cmd.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(" ")
+    };
+    Some((dir, cmd))
 }
 
 /// The `--color` value of a command line, read before clap parses it so that
@@ -157,21 +208,23 @@ pub enum Command {
     /// Stop a session's containers (data volumes are kept)
     #[command(after_long_help = "Examples:\n  \
         dev-prism stop                                 # the session you are in\n  \
-        dev-prism stop ../myapp-sessions/feature-login")]
-    Stop(DirArgs),
+        dev-prism stop ../myapp-sessions/feature-login\n  \
+        dev-prism stop --timeout 0                     # kill the containers at once")]
+    Stop(StopArgs),
     /// Stop every running session
     #[command(after_long_help = "Examples:\n  \
         dev-prism stop-all             # running sessions of this repository\n  \
-        dev-prism stop-all --global    # every running session on this Docker engine")]
-    StopAll(ScopeArgs),
+        dev-prism stop-all --global    # every running session on this Docker engine\n  \
+        dev-prism stop-all --timeout 2 # give each container 2 s before it is killed")]
+    StopAll(StopAllArgs),
     /// Stream a session's compose logs
     #[command(
-        after_long_help = "Examples:\n  dev-prism logs\n  dev-prism logs web -n 100\n  dev-prism logs ../myapp-sessions/session-2026-02-06T12-30-45 db --no-follow"
+        after_long_help = "Examples:\n  dev-prism logs\n  dev-prism logs web -n 100\n  dev-prism logs -n all --no-follow > session.log\n  dev-prism logs ../myapp-sessions/session-2026-02-06T12-30-45 db --no-follow"
     )]
     Logs(LogsArgs),
     /// Remove a session: containers, networks, volumes, generated files, worktree
     #[command(
-        after_long_help = "Examples:\n  dev-prism destroy\n  dev-prism destroy ../myapp-sessions/session-2026-02-06T12-30-45\n  dev-prism destroy --all -y"
+        after_long_help = "Examples:\n  dev-prism destroy\n  dev-prism destroy ../myapp-sessions/session-2026-02-06T12-30-45\n  dev-prism destroy --all -y              # 4 sessions at a time\n  dev-prism destroy --timeout 1           # containers get 1 s to stop"
     )]
     Destroy(DestroyArgs),
     /// Remove session worktrees that have no running containers
@@ -299,6 +352,55 @@ pub struct DirArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StopAllArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// Seconds each container gets to stop before it is killed (compose's
+    /// --timeout; default: stop_grace_period or 10 for stop, 5 for destroy)
+    #[arg(long, short = 't', value_name = "SECONDS")]
+    pub timeout: Option<u32>,
+}
+
+/// `-n`: a number of lines, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    All,
+    Lines(usize),
+}
+
+impl std::fmt::Display for Tail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tail::All => f.write_str("all"),
+            Tail::Lines(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+fn parse_tail(s: &str) -> Result<Tail, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(Tail::All);
+    }
+    s.parse::<usize>()
+        .map(Tail::Lines)
+        .map_err(|_| format!("`{s}` is not a number of lines or `all`"))
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Session directory, or a directory inside it (default: current
     /// directory); a first word that is not a directory is a service
@@ -306,9 +408,9 @@ pub struct LogsArgs {
     /// Only these services
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Lines of history to show
-    #[arg(short = 'n', long, default_value_t = 50)]
-    pub tail: usize,
+    /// Lines of history to show (a number, or `all`)
+    #[arg(short = 'n', long, default_value = "50", value_parser = parse_tail, value_name = "N|all")]
+    pub tail: Tail,
     /// Print the logs and exit instead of following them
     #[arg(long)]
     pub no_follow: bool,
@@ -328,6 +430,8 @@ pub struct DestroyArgs {
     /// Remove even with uncommitted changes or unmerged commits
     #[arg(short, long)]
     pub force: bool,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
 }
 
 #[derive(Debug, Args)]

@@ -126,10 +126,12 @@ impl ComposeProject {
     /// volumes, and the images Compose built for the project (those of
     /// services without an `image:` name, and any image carrying the
     /// project's label, never one that was pulled or tagged by hand). An
-    /// image still in use elsewhere stays, without failing `down`.
-    pub fn down(&self) -> Result<(), CmdError> {
+    /// image still in use elsewhere stays, without failing `down`. Each
+    /// container gets `stop_timeout` seconds to stop.
+    pub fn down(&self, stop_timeout: u32) -> Result<(), CmdError> {
         self.cmd()
-            .args(["down", "--volumes", "--remove-orphans", "--timeout", "5"])
+            .args(["down", "--volumes", "--remove-orphans", "--timeout"])
+            .arg(stop_timeout.to_string())
             .args(["--rmi", "local"])
             .output()
             .map(|_| ())
@@ -382,7 +384,7 @@ pub fn require_compose() -> Result<(u32, u32, u32)> {
     let out = out.map_err(anyhow::Error::from)?;
     if !out.status.success() {
         bail!(
-            "Docker Compose v2 is not installed (`docker compose` failed): install the compose plugin, version {}.{}.{} or newer",
+            "the Docker Compose v2 plugin is not installed (`docker compose` failed): install it, version {}.{}.{} or newer",
             MIN_COMPOSE.0, MIN_COMPOSE.1, MIN_COMPOSE.2
         );
     }
@@ -396,7 +398,7 @@ pub fn require_compose() -> Result<(u32, u32, u32)> {
 pub fn check_compose_version(v: (u32, u32, u32), text: &str) -> Result<()> {
     if v.0 < 2 {
         bail!(
-            "Compose {text} is v1, which is end-of-life: install Compose v2 ({}.{}.{} or newer)",
+            "the installed Compose ({text}) is v1, which is end-of-life: install Compose v2 ({}.{}.{} or newer)",
             MIN_COMPOSE.0,
             MIN_COMPOSE.1,
             MIN_COMPOSE.2
@@ -404,7 +406,7 @@ pub fn check_compose_version(v: (u32, u32, u32), text: &str) -> Result<()> {
     }
     if v < MIN_COMPOSE {
         bail!(
-            "Compose {text} is too old: dev-prism needs {}.{}.{} or newer (for `!override`)",
+            "the installed Compose ({text}) is too old: dev-prism needs {}.{}.{} or newer (for `!override`)",
             MIN_COMPOSE.0,
             MIN_COMPOSE.1,
             MIN_COMPOSE.2

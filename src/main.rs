@@ -2,6 +2,7 @@
 
 mod appenv;
 mod blockers;
+mod bulk;
 mod cli;
 mod clock;
 mod commands;
@@ -11,6 +12,7 @@ mod config;
 mod docker;
 mod envfile;
 mod git;
+mod gitstate;
 mod inspect;
 mod interrupt;
 mod layout;
@@ -19,12 +21,15 @@ mod output;
 mod ownership;
 mod ports;
 mod process;
+mod progress;
+mod prompt;
 mod ready;
 mod safefs;
 mod safety;
 mod session;
 mod setup;
 mod teardown;
+mod urls;
 mod workspace;
 
 fn main() {
@@ -35,13 +40,13 @@ fn main() {
     process::set_verbose(cli.verbose);
     output::init(output::decide_color(cli.color), cli.quiet);
     interrupt::install();
-    // `with-env` exits with its command's code, whatever signal it got.
-    let own_code = matches!(cli.command, cli::Command::WithEnv(_));
-    let code = match commands::run(cli) {
-        // A signal arrived while a step ran to its end: still 128 + signal.
-        Ok(_) if !own_code && interrupt::signal().is_some() => {
-            128 + interrupt::signal().unwrap_or(2)
-        }
+    let result = commands::run(cli).and_then(|code| {
+        // A signal that arrived while the command finished anyway (its
+        // children were stopped, so its answer may be incomplete).
+        interrupt::check()?;
+        Ok(code)
+    });
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             report(&e);
@@ -56,6 +61,20 @@ fn main() {
 /// nothing.
 fn report(e: &anyhow::Error) {
     if e.to_string().is_empty() {
+        return;
+    }
+    // A child stopped because of Ctrl-C / SIGTERM: say that, not which
+    // command it was.
+    let stopped = e.chain().any(|c| {
+        c.downcast_ref::<process::CmdError>()
+            .is_some_and(process::CmdError::interrupted)
+    });
+    if let (true, Some(sig)) = (stopped, interrupt::signal()) {
+        eprintln!(
+            "{} interrupted ({})",
+            output::red("error:"),
+            interrupt::name(sig)
+        );
         return;
     }
     let mut msg = e.to_string();

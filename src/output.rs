@@ -57,6 +57,11 @@ pub fn color() -> bool {
     COLOR.load(Ordering::Relaxed)
 }
 
+/// `--quiet`: only errors and the answer.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 fn paint(code: &str, text: &str) -> String {
     if color() {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -83,16 +88,87 @@ pub fn red(text: &str) -> String {
 
 /// Progress on stderr (silenced by `--quiet`).
 pub fn progress(msg: &str) {
-    if !QUIET.load(Ordering::Relaxed) {
-        let _ = writeln!(std::io::stderr(), "{msg}");
+    if !quiet() {
+        crate::progress::eprint_line(msg);
     }
 }
 
 /// A warning on stderr (silenced by `--quiet`).
 pub fn warn(msg: &str) {
-    if !QUIET.load(Ordering::Relaxed) {
-        let _ = writeln!(std::io::stderr(), "{} {msg}", yellow("warning:"));
+    if !quiet() {
+        crate::progress::eprint_line(&format!("{} {msg}", yellow("warning:")));
     }
+}
+
+/// A line of a child's output without the ANSI "erase line" sequence
+/// (`ESC[2K`) Compose puts before each log line even when its output is
+/// not a terminal.
+pub fn strip_erase_line(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const ERASE: &[u8] = b"\x1b[2K";
+    if !line.windows(ERASE.len()).any(|w| w == ERASE) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i..].starts_with(ERASE) {
+            i += ERASE.len();
+        } else {
+            out.push(line[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `text` cut to `width` columns keeping its end, at a `/` where one is
+/// near (`…/feature-login`): for paths.
+pub fn keep_end(text: &str, width: usize) -> String {
+    if console::measure_text_width(text) <= width {
+        return text.to_string();
+    }
+    let mut tail = String::new();
+    for c in text.chars().rev() {
+        let candidate = format!("{c}{tail}");
+        if console::measure_text_width(&candidate) + 1 > width {
+            break;
+        }
+        tail = candidate;
+    }
+    // Start at a `/` when that costs little, so the end is whole names.
+    if let Some(pos) = tail.find('/') {
+        if tail.len() - pos > 1 && pos * 4 <= tail.len() {
+            tail = tail[pos..].to_string();
+        }
+    }
+    format!("…{tail}")
+}
+
+/// `text` cut to `width` columns in the middle, keeping its first word
+/// (up to a space or `/`, when short enough) and as much of its end as
+/// fits: `session/…T12-30-45`, `postgres …localhost:54321`.
+pub fn keep_both_ends(text: &str, width: usize) -> String {
+    let w = console::measure_text_width;
+    if w(text) <= width {
+        return text.to_string();
+    }
+    if width < 4 {
+        return console::truncate_str(text, width, "…").into_owned();
+    }
+    let head: String = match text.find([' ', '/']) {
+        Some(i) if w(&text[..=i]) <= width / 2 => text[..=i].to_string(),
+        _ => text.chars().take(width / 3).collect(),
+    };
+    let room = width - w(&head) - 1;
+    let mut tail = String::new();
+    for c in text.chars().rev() {
+        let candidate = format!("{c}{tail}");
+        if w(&candidate) > room {
+            break;
+        }
+        tail = candidate;
+    }
+    format!("{head}…{tail}")
 }
 
 /// Write the answer to stdout. A closed pipe (`| head`) ends quietly.
@@ -162,6 +238,41 @@ mod tests {
         assert!(!color_wanted(Auto, None, None, s("0"), tty));
         assert!(color_wanted(Auto, None, None, s("1"), tty));
         assert!(!color_wanted(Auto, None, None, s("1"), pipe));
+    }
+
+    #[test]
+    fn erase_line_is_stripped_and_nothing_else() {
+        assert_eq!(
+            &*strip_erase_line(b"\x1b[2Kweb-1  | hello\n"),
+            b"web-1  | hello\n"
+        );
+        assert_eq!(
+            &*strip_erase_line(b"\x1b[36mweb\x1b[0m \x1b[2K|\x1b[2K x\n"),
+            b"\x1b[36mweb\x1b[0m | x\n"
+        );
+        assert!(matches!(
+            strip_erase_line(b"plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn cuts_keep_what_tells_things_apart() {
+        assert_eq!(keep_end("../sessions/feature-login", 16), "…/feature-login");
+        assert_eq!(keep_end("abcdefghijkl", 5), "…ijkl");
+        assert_eq!(keep_end("short", 10), "short");
+        assert_eq!(
+            keep_both_ends("session/2026-02-06T12-30-45", 18),
+            "session/…T12-30-45"
+        );
+        assert_eq!(
+            keep_both_ends("postgres postgresql://localhost:54321", 26),
+            "postgres …/localhost:54321"
+        );
+        for width in 4..30 {
+            let cut = keep_both_ends("session/2026-02-06T12-30-45", width);
+            assert!(console::measure_text_width(&cut) <= width, "{width}: {cut}");
+        }
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
 }
 
+/// Whether `--verbose` is on.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 /// Seconds from an environment variable, else `default`.
 pub fn seconds_from_env(var: &str, default: u64) -> Duration {
     let secs = std::env::var(var)
@@ -165,7 +170,7 @@ pub struct Output {
 }
 
 /// Where a child's stdout and stderr go.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Stdio3 {
     /// Both captured.
     Capture,
@@ -173,7 +178,13 @@ enum Stdio3 {
     ToStderr,
     /// Everything inherited (logs, with-env).
     Inherit,
+    /// stdout piped through a line filter to our stdout (logs into a
+    /// file or a pipe); stderr inherited.
+    Filter(LineFilter),
 }
+
+/// Rewrites one line of a child's stdout (the line ends with its `\n`).
+pub type LineFilter = fn(&[u8]) -> std::borrow::Cow<'_, [u8]>;
 
 impl Cmd {
     pub fn new(program: &str) -> Self {
@@ -271,8 +282,16 @@ impl Cmd {
     }
 
     fn build(&self) -> Result<Command, CmdError> {
-        let path = which::which(&self.program)
-            .map_err(|_| self.error(Failure::NotFound, String::new(), String::new()))?;
+        let path = match which::which(&self.program) {
+            Ok(path) => path,
+            // A path that exists but is not executable (`./script.sh`
+            // without its x bit): start it anyway, so the system's own
+            // error (permission denied) is reported, not "not installed".
+            Err(_) if self.program.contains('/') && Path::new(&self.program).exists() => {
+                PathBuf::from(&self.program)
+            }
+            Err(_) => return Err(self.error(Failure::NotFound, String::new(), String::new())),
+        };
         if let Some(dir) = &self.cwd {
             if !dir.is_dir() {
                 return Err(self.error(
@@ -326,6 +345,9 @@ impl Cmd {
                 cmd.stdin(Stdio::null()).stdout(fd);
             }
             Stdio3::Inherit => {}
+            Stdio3::Filter(_) => {
+                cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+            }
         }
         let mut child = cmd.spawn().map_err(|e| {
             let failure = if e.kind() == std::io::ErrorKind::NotFound {
@@ -335,7 +357,10 @@ impl Cmd {
             };
             self.error(failure, String::new(), String::new())
         })?;
-        let out = drain(child.stdout.take());
+        let out = match stdio {
+            Stdio3::Filter(filter) => pump(child.stdout.take(), filter),
+            _ => drain(child.stdout.take()),
+        };
         let err = drain(child.stderr.take());
         if self.foreground {
             crate::interrupt::forward_to(child.id());
@@ -357,8 +382,9 @@ impl Cmd {
     }
 
     /// Wait for the child: until it ends, its deadline passes, or (when
-    /// interruptible) a signal arrives. Polls with a short back-off so a
-    /// fast command costs no more than a millisecond of waiting.
+    /// interruptible) a signal arrives. Polls with a short back-off (at
+    /// most 5 ms apart in the first second), so a fast command costs
+    /// little more than its own time.
     fn wait(&self, child: &mut Child) -> Result<ExitStatus, Failure> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(500);
@@ -383,7 +409,14 @@ impl Cmd {
                 }
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+            // Short commands (git, docker ps/inspect: 2-50 ms) are noticed
+            // within 5 ms of ending; long ones are checked less often.
+            let cap = if start.elapsed() < Duration::from_secs(1) {
+                Duration::from_millis(5)
+            } else {
+                Duration::from_millis(50)
+            };
+            pause = (pause * 2).min(cap);
         }
     }
 
@@ -451,6 +484,50 @@ impl Cmd {
     pub fn status_any(&self) -> Result<ExitStatus, CmdError> {
         self.run(Stdio3::Inherit).map(|o| o.status)
     }
+
+    /// Run with stdout passed line by line through `filter` to our stdout
+    /// (stderr inherited); the exit status, whatever it is, and whether
+    /// our stdout was closed meanwhile (`| head`).
+    pub fn status_filtered(&self, filter: LineFilter) -> Result<(ExitStatus, bool), CmdError> {
+        self.run(Stdio3::Filter(filter))
+            .map(|o| (o.status, o.stdout == PIPE_CLOSED))
+    }
+}
+
+/// What [`pump`] returns when our stdout was closed under it.
+const PIPE_CLOSED: &str = "closed";
+
+/// Copy a child's stdout to ours line by line through `filter`, on a
+/// thread. When our stdout is closed, stop reading: the child then gets
+/// EPIPE/SIGPIPE on its next write and ends.
+fn pump<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    filter: LineFilter,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let Some(p) = pipe else {
+            return String::new();
+        };
+        let mut reader = std::io::BufReader::new(p);
+        let mut line = Vec::new();
+        let stdout = std::io::stdout();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return String::new(),
+                Ok(_) => {}
+            }
+            let mut out = stdout.lock();
+            if out
+                .write_all(&filter(&line))
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return PIPE_CLOSED.to_string();
+            }
+        }
+    })
 }
 
 /// Read a pipe to the end on a thread, so a chatty child never blocks on a

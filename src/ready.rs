@@ -153,21 +153,19 @@ pub fn human(d: Duration) -> String {
     out
 }
 
-/// Wait until the project is ready; returns its containers. Fails at once
-/// when a container fails, with its last log lines; fails after `timeout`.
-/// The healthchecks and dependencies come from the session's own compose
-/// files, read only when a healthcheck is still starting.
-pub fn wait(project: &str, timeout: Duration) -> Result<Vec<Container>> {
-    wait_since(project, Instant::now(), timeout, None)
-}
-
-/// [`wait`] for a timeout that started at `start` (e.g. before `up`), with
-/// the resolved model when the caller has it.
-pub fn wait_since(
+/// Wait until the project is ready, for a timeout that started at `start`
+/// (e.g. before `up`); returns its containers. Fails at once when a
+/// container fails, with its last log lines (and healthcheck output); fails
+/// after `timeout`. The healthchecks and dependencies come from `model`, or
+/// from the session's own compose files, read only when a healthcheck is
+/// still starting. Each poll's containers are shown to `observe` (the
+/// progress display) first.
+pub fn wait_observed(
     project: &str,
     start: Instant,
     timeout: Duration,
     model: Option<&Project>,
+    mut observe: impl FnMut(&[Container]),
 ) -> Result<Vec<Container>> {
     let mut pause = Duration::from_millis(50);
     let mut not_awaited: Option<BTreeSet<String>> = None;
@@ -184,6 +182,7 @@ pub fn wait_since(
                 timeout.saturating_sub(start.elapsed()),
             ));
         }
+        observe(&containers);
         let skip = not_awaited.clone().unwrap_or_default();
         match assess(&containers, &skip) {
             Verdict::Ready => return Ok(containers),
@@ -247,7 +246,7 @@ fn model_of(containers: &[Container]) -> Option<Project> {
 
 /// The project's containers without `docker compose run` one-offs (an old
 /// `run` that exited non-zero says nothing about the session).
-fn session_containers(project: &str) -> Result<Vec<Container>> {
+pub fn session_containers(project: &str) -> Result<Vec<Container>> {
     let mut containers = docker::project_containers(project)?;
     containers.retain(|c| {
         c.labels

@@ -250,8 +250,12 @@ impl Generated<'_> {
     /// Check, make the directories, write if the content changed. Returns
     /// whether the file was (re)written.
     pub fn write(&self, contents: &str, tracked: impl FnOnce(&Path) -> bool) -> Result<bool> {
-        // Already right: nothing to write, nothing to check (no git call).
-        if read_nofollow(&self.path()).ok().as_deref() == Some(contents) {
+        // Already what it should say (how `list` and `info` usually find
+        // it): nothing is written, so there is no need to ask git whether
+        // it is tracked (three git processes per session).
+        if check_dirs(self.root, self.rel).is_ok()
+            && read_nofollow(&self.path()).ok().as_deref() == Some(contents)
+        {
             return Ok(false);
         }
         self.check(tracked)?;

@@ -171,7 +171,13 @@ pub struct SessionPort {
     pub protocol: String,
     pub host_port: u16,
     pub host: String,
+    /// `http://` for every TCP port (the first release's meaning; kept for
+    /// scripts that read it).
     pub url: String,
+    /// What to type to reach it: a scheme only where it is known (see
+    /// `urls`): `http://localhost:32768`, `postgresql://localhost:32769`,
+    /// `localhost:32770`.
+    pub address: String,
 }
 
 /// Group containers into sessions by their `working_dir` label, sorted by path.
@@ -319,12 +325,17 @@ impl Session {
                     .map(str::to_string)
                     .unwrap_or_else(|| local_host(p).to_string());
                 let scheme = if p.is_udp() { "udp" } else { "http" };
+                let service = service_of(c);
+                let postgres = is_postgres(service, &c.image, &c.env);
+                let kind =
+                    crate::urls::kind(service, &c.image, postgres, p.container_port, &p.protocol);
                 ports.push(SessionPort {
-                    service: service_of(c).to_string(),
+                    service: service.to_string(),
                     container_port: p.container_port,
                     protocol: p.protocol.clone(),
                     host_port: p.host_port,
                     url: format!("{scheme}://{}:{}", url_host(&host), p.host_port),
+                    address: crate::urls::address(kind, &url_host(&host), p.host_port),
                     host,
                 });
             }

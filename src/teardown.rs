@@ -104,6 +104,9 @@ enum BranchStep {
     Keep(String),
 }
 
+/// Seconds a container gets to stop in a teardown unless told otherwise.
+pub const STOP_TIMEOUT: u32 = 5;
+
 /// Every decision, made before anything is touched.
 pub struct Plan {
     target: Target,
@@ -111,6 +114,7 @@ pub struct Plan {
     worktree: Option<WorktreeStep>,
     branch: BranchStep,
     notes: Vec<String>,
+    stop_timeout: u32,
 }
 
 impl Plan {
@@ -118,24 +122,24 @@ impl Plan {
         &self.target
     }
 
-    /// What will be removed, for prompts: `containers, worktree and branch`.
-    pub fn summary(&self) -> String {
-        let mut parts = vec!["containers, networks and volumes"];
-        if matches!(self.worktree, Some(WorktreeStep::Remove { .. })) {
-            parts.push("worktree");
-        }
-        if matches!(self.branch, BranchStep::Delete(_)) {
-            parts.push("branch");
-        }
-        join_words(&parts)
+    /// Give each container `seconds` to stop (`--timeout`); `None` keeps
+    /// [`STOP_TIMEOUT`].
+    pub fn with_stop_timeout(mut self, seconds: Option<u32>) -> Plan {
+        self.stop_timeout = seconds.unwrap_or(STOP_TIMEOUT);
+        self
     }
-}
 
-fn join_words(parts: &[&str]) -> String {
-    match parts {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    /// Whether the worktree directory is removed.
+    pub fn removes_worktree(&self) -> bool {
+        matches!(self.worktree, Some(WorktreeStep::Remove { .. }))
+    }
+
+    /// The branch that is deleted, if any.
+    pub fn deleted_branch(&self) -> Option<&str> {
+        match &self.branch {
+            BranchStep::Delete(name) if self.worktree.is_some() => Some(name),
+            _ => None,
+        }
     }
 }
 
@@ -187,6 +191,7 @@ pub fn plan(target: Target, why: Why, force: bool) -> Result<Plan> {
         worktree,
         branch,
         notes,
+        stop_timeout: STOP_TIMEOUT,
     })
 }
 
@@ -318,6 +323,7 @@ pub fn execute(plan: Plan) -> Result<Report> {
         worktree,
         branch,
         notes,
+        stop_timeout,
     } = plan;
     let mut report = Report {
         notes,
@@ -332,7 +338,7 @@ pub fn execute(plan: Plan) -> Result<Report> {
 
     // 1. Containers, networks, volumes.
     for project in &target.projects {
-        if let Err(e) = take_down(project) {
+        if let Err(e) = take_down(project, stop_timeout) {
             bail!(
                 "could not remove the containers of {dir}: {e:#}\n  nothing else was removed{left_worktree}; fix the cause and run {finish}"
             );
@@ -355,6 +361,9 @@ pub fn execute(plan: Plan) -> Result<Report> {
     let (Some(step), Some(made)) = (worktree, &target.worktree) else {
         return Ok(report);
     };
+    // Bulk commands tear sessions down side by side: their git steps take
+    // turns, so they never collide on the repository's locks.
+    let _git_turn = GIT_STEPS.lock();
     // The directory may have vanished meanwhile (another process): then
     // git only has to forget the worktree.
     let step = match step {
@@ -429,6 +438,9 @@ fn delete_branch(made: &MadeWorktree, name: &str, detach: bool) -> std::result::
     git::force_delete_branch(&made.repo_dir, name).map_err(|e| kept(e.error_lines().join("; ")))
 }
 
+/// One teardown's git steps at a time in this process.
+static GIT_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn stop_if_signalled(what: &str) -> Result<()> {
     if interrupt::pending() {
         let sig = interrupt::signal().unwrap_or(2);
@@ -444,10 +456,10 @@ fn stop_if_signalled(what: &str) -> Result<()> {
 /// else by name), then any container of it Compose left (other profiles),
 /// then the images it built that nothing else names (dangling ones with its
 /// label; `down --rmi local` took the rest).
-fn take_down(project: &ComposeProject) -> Result<()> {
-    if project.down().is_err() {
+fn take_down(project: &ComposeProject, stop_timeout: u32) -> Result<()> {
+    if project.down(stop_timeout).is_err() {
         let by_name = project.by_name();
-        by_name.down().map_err(docker::engine_error)?;
+        by_name.down(stop_timeout).map_err(docker::engine_error)?;
     }
     let left: Vec<String> = docker::project_containers(&project.name)?
         .into_iter()
@@ -455,7 +467,10 @@ fn take_down(project: &ComposeProject) -> Result<()> {
         .collect();
     docker::remove_containers(&left)?;
     if !left.is_empty() {
-        project.by_name().down().map_err(docker::engine_error)?;
+        project
+            .by_name()
+            .down(stop_timeout)
+            .map_err(docker::engine_error)?;
     }
     docker::remove_dangling_images(&project.name);
     Ok(())
@@ -506,8 +521,6 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(join_words(&["a"]), "a");
-        assert_eq!(join_words(&["a", "b", "c"]), "a, b and c");
         assert_eq!(
             existed_before("feat/x"),
             "kept branch `feat/x`: it existed before the session"

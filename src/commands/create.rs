@@ -18,6 +18,7 @@ use crate::layout;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
 use crate::ports;
+use crate::progress::{Op, Progress, Step};
 use crate::ready;
 use crate::session::{self, group_sessions, label, Identity, Session};
 use crate::setup;
@@ -84,7 +85,9 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
     // The answer first: even when a setup command fails, a script learns
     // where the session (left running) is.
     if args.json {
-        output::print_json(&super::list::SessionJson::new(&session, host.as_deref()));
+        output::print_json(
+            &super::list::SessionJson::new(&session, host.as_deref()).current_in(&ctx.cwd),
+        );
     } else {
         print_summary(ctx, &session, host.as_deref());
     }
@@ -109,6 +112,8 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             .no_deadline()
             .args(["logs", "--follow", "--tail", "50"])
             .status_any();
+        // Ctrl-C is how following ends: the create itself succeeded.
+        interrupt::acknowledge();
     }
     Ok(0)
 }
@@ -336,14 +341,18 @@ fn create(
     let timeout = Duration::from_secs(args.wait_timeout);
     let started = std::time::Instant::now();
     let override_file = files.last().cloned();
-    match ports::up(
-        &project,
-        override_file.as_deref(),
-        &mut chooser,
-        true,
-        started + timeout,
-    )
-    .map(|(done, _)| done)
+    let progress = Progress::services(&resolved.services.keys().cloned().collect::<Vec<_>>());
+    match progress
+        .watch(&name, Op::Up, || {
+            ports::up(
+                &project,
+                override_file.as_deref(),
+                &mut chooser,
+                true,
+                started + timeout,
+            )
+        })
+        .map(|(done, _)| done)
     {
         Ok(true) => {}
         // Still blocked on a dependency's healthcheck.
@@ -363,7 +372,11 @@ fn create(
         },
     }
     interrupt::check()?;
-    let containers = ready::wait_since(&name, started, timeout, Some(&resolved))?;
+    let containers = ready::wait_observed(&name, started, timeout, Some(&resolved), |c| {
+        progress.observe(Op::Up, c)
+    })?;
+    progress.settle(Step::done("running"));
+    progress.finish();
     interrupt::check()?;
 
     // 6. Ports and env files; the session exists from here on.
@@ -436,7 +449,10 @@ fn refuse_existing(containers: &[crate::inspect::Container], dir: &Path) -> Resu
             "a stopped session exists in {}: run `dev-prism start` or `dev-prism destroy`",
             dir.display()
         ),
-        Some(_) => bail!("a session is already running in {}", dir.display()),
+        Some(_) => bail!(
+            "a session is already running in {}: see it with `dev-prism info`, or remove it with `dev-prism destroy` first",
+            dir.display()
+        ),
         None => Ok(()),
     }
 }
@@ -459,7 +475,7 @@ fn print_summary(ctx: &Ctx, s: &Session, host: Option<&str>) {
             vec![
                 p.service.clone(),
                 format!("{}/{}", p.container_port, p.protocol),
-                p.url,
+                p.address,
             ]
         })
         .collect();

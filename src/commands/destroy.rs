@@ -3,18 +3,20 @@
 //! files, the worktree and the branch dev-prism made.
 
 use anyhow::{bail, Result};
-use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Ctx;
+use crate::bulk;
 use crate::cli::DestroyArgs;
 use crate::docker::ComposeProject;
 use crate::git;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
 use crate::ownership;
-use crate::safety;
+use crate::progress::{self, Op, Progress, Step};
+use crate::prompt;
 use crate::session::Session;
 use crate::teardown::{self, MadeWorktree, Plan, Target, Why};
 
@@ -26,14 +28,19 @@ pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
     let s = super::require_session(&dir)?;
     let Some((_lock, s)) = lock_session(&s, Wait::Up(Duration::from_secs(300)))? else {
         output::progress(&format!(
-            "the session in {} was already destroyed (by another dev-prism)",
+            "The session in {} was already destroyed (by another dev-prism).",
             s.id.working_dir.display()
         ));
         return Ok(0);
     };
-    let plan = teardown::plan(target_of(&s)?, Why::Destroy, args.force)?;
+    let plan = teardown::plan(target_of(&s)?, Why::Destroy, args.force)?
+        .with_stop_timeout(args.timeout.timeout);
     output::progress(&format!("Destroying {}", s.id.working_dir.display()));
-    report(teardown::execute(plan)?);
+    let progress = Progress::services(&progress::service_labels(&s));
+    let r = progress.watch(&s.id.project_name, Op::Down, || teardown::execute(plan))?;
+    progress.settle(Step::done("removed"));
+    progress.finish();
+    report(r);
     Ok(0)
 }
 
@@ -51,7 +58,7 @@ pub fn lock_session(s: &Session, wait: Wait) -> Result<Option<(Lock, Session)>> 
         ),
         None => {
             output::progress(&format!(
-                "waiting for another dev-prism ({holder}) working on {}",
+                "Waiting for another dev-prism ({holder}) working on {}…",
                 dir.display()
             ));
             match lock::acquire(&path, "destroy", wait)? {
@@ -88,88 +95,114 @@ fn run_all(ctx: &Ctx, args: &DestroyArgs) -> Result<i32> {
         output::progress(&format!("No sessions{scope}: nothing to destroy."));
         return Ok(0);
     }
-    // Every session is locked and planned before anything is touched.
-    let mut ready: Vec<(Lock, Plan)> = Vec::new();
-    let mut problems = Vec::new();
-    for s in &sessions {
-        let dir = &s.id.working_dir;
-        let lock = match lock::acquire(&lock::session_path(dir)?, "destroy", Wait::No)? {
-            Some(l) => l,
-            None => {
-                problems.push(format!(
-                    "{}: another dev-prism ({}) is working on it",
-                    dir.display(),
-                    lock::describe(&lock::session_path(dir)?)
-                ));
-                continue;
-            }
-        };
-        match target_of(s).and_then(|t| teardown::plan(t, Why::Destroy, args.force)) {
-            Ok(plan) => ready.push((lock, plan)),
-            Err(e) => problems.push(format!("{e:#}")),
-        }
-    }
-    if !ready.is_empty() {
-        confirm(ctx, &ready, &problems)?;
-    }
-    for (_lock, plan) in ready {
-        let dir = plan.target().dir.clone();
-        output::progress(&format!("Destroying {}", dir.display()));
-        match teardown::execute(plan) {
-            Ok(r) => report(r),
-            Err(e) => {
-                if crate::interrupt::pending() {
-                    return Err(e);
+    // Every session is locked and planned before anything is touched (the
+    // plans only read: they are made side by side too).
+    let planned = bulk::map(
+        &sessions,
+        bulk::AT_ONCE,
+        |s| -> Result<(Lock, Plan), String> {
+            let dir = &s.id.working_dir;
+            let path = lock::session_path(dir).map_err(|e| format!("{e:#}"))?;
+            let lock = match lock::acquire(&path, "destroy", Wait::No) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(format!(
+                        "{}: another dev-prism ({}) is working on it",
+                        dir.display(),
+                        lock::describe(&path)
+                    ))
                 }
-                problems.push(format!("{}: {e:#}", dir.display()));
+                Err(e) => return Err(format!("{e:#}")),
+            };
+            target_of(s)
+                .and_then(|t| teardown::plan(t, Why::Destroy, args.force))
+                .map(|plan| (lock, plan.with_stop_timeout(args.timeout.timeout)))
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
+    let mut locks: Vec<Lock> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut problems = Vec::new();
+    for p in planned {
+        match p {
+            Ok((lock, plan)) => {
+                locks.push(lock);
+                plans.push(plan);
             }
+            Err(why) => problems.push(why),
         }
     }
-    if !problems.is_empty() {
-        bail!(
-            "{} of {} not destroyed:\n  {}",
-            problems.len(),
-            safety::count(sessions.len(), "session"),
-            problems.join("\n  ")
-        );
+    if !plans.is_empty() && !confirm(ctx, &plans, &problems)? {
+        return Ok(1);
     }
-    Ok(0)
+    // Then all of them at once, a few at a time.
+    let items: Vec<(String, Mutex<Option<Plan>>)> = plans
+        .into_iter()
+        .map(|p| {
+            let label = super::list_view::label(&p.target().dir, &ctx.cwd);
+            (label, Mutex::new(Some(p)))
+        })
+        .collect();
+    let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
+    let progress = Progress::sessions(&labels);
+    let reports = bulk::run(&items, bulk::AT_ONCE, |(label, plan)| {
+        let plan = plan.lock().ok().and_then(|mut p| p.take());
+        let Some(plan) = plan else {
+            return Err(anyhow::anyhow!("planned twice"));
+        };
+        progress.set(label, Step::active("destroying"));
+        let r = teardown::execute(plan);
+        progress.set(label, progress::result_step(&r, "destroyed"));
+        r
+    });
+    progress.finish();
+    drop(locks);
+    let mut outcomes = Vec::new();
+    for (label, r) in labels.into_iter().zip(reports) {
+        let result = r.map(|r| r.map(report));
+        outcomes.push(bulk::Outcome { label, result });
+    }
+    bulk::conclude("destroyed", "session", outcomes, problems)
 }
 
 /// Ask on a terminal unless `-y`; `kept` are the refusals, shown too.
-fn confirm(ctx: &Ctx, ready: &[(Lock, Plan)], kept: &[String]) -> Result<()> {
-    if ctx.yes {
-        return Ok(());
-    }
-    let list: Vec<String> = ready
+fn confirm(ctx: &Ctx, plans: &[Plan], kept: &[String]) -> Result<bool> {
+    let width = plans
         .iter()
-        .map(|(_, p)| format!("  {} ({})", p.target().dir.display(), p.summary()))
+        .map(|p| {
+            super::list_view::label(&p.target().dir, &ctx.cwd)
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let list: Vec<String> = plans
+        .iter()
+        .map(|p| {
+            format!(
+                "  {:<width$}  {}",
+                super::list_view::label(&p.target().dir, &ctx.cwd),
+                prompt::one(p)
+            )
+        })
         .collect();
     let kept_note = if kept.is_empty() {
         String::new()
     } else {
         format!("\nand keep:\n  {}", kept.join("\n  "))
     };
-    let what = safety::count(ready.len(), "session");
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        bail!(
-            "destroy --all would remove {what}:\n{}{kept_note}\nrun again with -y to confirm",
+    let all: Vec<&Plan> = plans.iter().collect();
+    let what = prompt::everything_in("session", &all);
+    let sessions = prompt::count(plans.len(), "session");
+    prompt::confirm(
+        ctx.yes,
+        &format!("This removes {what}:\n{}{kept_note}", list.join("\n")),
+        &format!("Destroy {sessions}?"),
+        &format!(
+            "destroy --all would remove {what}:\n{}{kept_note}",
             list.join("\n")
-        );
-    }
-    output::progress(&format!(
-        "This removes {what}:\n{}{kept_note}",
-        list.join("\n")
-    ));
-    let ok = dialoguer::Confirm::new()
-        .with_prompt(format!("Destroy {what}?"))
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if !ok {
-        bail!("cancelled: nothing was destroyed");
-    }
-    Ok(())
+        ),
+    )
 }
 
 /// What destroying the session `s` involves: its compose project, its

@@ -54,7 +54,10 @@ pub fn run_with_env(ctx: &Ctx, args: WithEnvArgs) -> Result<i32> {
     for (k, v) in env {
         cmd = cmd.env(k, v);
     }
-    match cmd.status_any() {
+    let result = cmd.status_any();
+    // Signals were passed on to the command: its exit code is the answer.
+    crate::interrupt::acknowledge();
+    match result {
         Ok(status) => Ok(crate::process::exit_code(status)),
         // Like a shell: 127 for a command that is not there, 126 for one
         // that cannot be run.

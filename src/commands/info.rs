@@ -31,7 +31,9 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
         output::print_json(&InfoJson {
-            session: SessionJson::new(&s, host.as_deref()),
+            session: SessionJson::new(&s, host.as_deref())
+                .current_in(&ctx.cwd)
+                .with_git(git_state(&s)),
             env_file,
             env,
         });
@@ -66,7 +68,7 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
             let urls: Vec<String> = ports
                 .iter()
                 .filter(|p| p.service == service)
-                .map(|p| format!("{}/{} {}", p.container_port, p.protocol, p.url))
+                .map(|p| format!("{}/{} {}", p.container_port, p.protocol, p.address))
                 .collect();
             vec![
                 service.to_string(),
@@ -90,4 +92,15 @@ pub fn run(ctx: &Ctx, args: InfoArgs) -> Result<i32> {
     }
     output::print(&text);
     Ok(0)
+}
+
+/// The session's git state (one or two git processes; none outside git).
+fn git_state(s: &crate::session::Session) -> Option<crate::gitstate::GitState> {
+    if s.id.git_dir.is_none() && !s.id.worktree {
+        return None;
+    }
+    let git_dirs: Vec<std::path::PathBuf> = s.id.git_dir.iter().cloned().collect();
+    let bases = crate::gitstate::bases(&git_dirs);
+    let dir = &s.id.working_dir;
+    crate::gitstate::of(dir, crate::gitstate::base_of(&bases, dir))
 }

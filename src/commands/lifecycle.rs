@@ -1,13 +1,16 @@
 //! `start`, `stop`, `stop-all` and `logs`.
 
 use anyhow::{bail, Context, Result};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::cli::{DirArgs, LogsArgs, ScopeArgs, StartArgs};
+use crate::bulk;
+use crate::cli::{LogsArgs, StartArgs, StopAllArgs, StopArgs};
 use crate::docker::{self, ComposeProject};
 use crate::output;
 use crate::ports;
+use crate::progress::{self, Op, Progress, Step};
 use crate::ready;
 use crate::session::{group_sessions, service_of, Session, Status};
 
@@ -39,25 +42,36 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
     }
     // With its files, `up -d` also recreates a container removed by hand;
     // without them (worktree deleted), start what is there.
+    let name = &s.id.project_name;
+    let progress = Progress::services(&progress::service_labels(&s));
     if project.files.is_empty() {
-        project
-            .cmd()
-            .args(["start"])
-            .output()
+        progress
+            .watch(name, Op::Up, || project.cmd().args(["start"]).output())
             .map_err(docker::engine_error)?;
     } else {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        let (_, more) = ports::up(
-            &project,
-            override_file.as_deref(),
-            &mut chooser,
-            false,
-            deadline,
-        )
-        .map_err(docker::engine_error)?;
+        let (_, more) = progress
+            .watch(name, Op::Up, || {
+                ports::up(
+                    &project,
+                    override_file.as_deref(),
+                    &mut chooser,
+                    false,
+                    deadline,
+                )
+            })
+            .map_err(docker::engine_error)?;
         moved.extend(more);
     }
-    let containers = ready::wait(&s.id.project_name, Duration::from_secs(120))?;
+    let containers = ready::wait_observed(
+        name,
+        std::time::Instant::now(),
+        Duration::from_secs(120),
+        None,
+        |c| progress.observe(Op::Up, c),
+    )?;
+    progress.settle(Step::done("running"));
+    progress.finish();
     let before = s.containers.len();
     let s = group_sessions(containers)
         .into_iter()
@@ -97,7 +111,7 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
             vec![
                 p.service,
                 format!("{}/{}", p.container_port, p.protocol),
-                p.url,
+                p.address,
             ]
         })
         .collect();
@@ -136,11 +150,16 @@ fn move_taken_ports(
     moved
 }
 
-pub fn run_stop(ctx: &Ctx, args: DirArgs) -> Result<i32> {
-    let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
+pub fn run_stop(ctx: &Ctx, args: StopArgs) -> Result<i32> {
+    let dir = super::resolve_dir(ctx, args.dir.dir.as_deref())?;
     let s = super::require_session(&dir)?;
     let _lock = lock_or_explain(&s, "stop")?;
-    stop(&s)?;
+    output::progress(&format!("Stopping {}", s.id.working_dir.display()));
+    let progress = Progress::services(&progress::service_labels(&s));
+    progress.watch(&s.id.project_name, Op::Stop, || {
+        stop(&s, args.timeout.timeout)
+    })?;
+    progress.settle(Step::done("stopped"));
     Ok(0)
 }
 
@@ -159,13 +178,13 @@ fn lock_or_explain(s: &Session, what: &str) -> Result<crate::lock::Lock> {
     )
 }
 
-fn stop(s: &Session) -> Result<()> {
-    output::progress(&format!("Stopping {}", s.id.working_dir.display()));
-    project_of(s)
-        .cmd()
-        .args(["stop"])
-        .output()
-        .map_err(docker::engine_error)?;
+/// `compose stop` (with `--timeout` when given), then the env files go.
+fn stop(s: &Session, timeout: Option<u32>) -> Result<()> {
+    let mut cmd = project_of(s).cmd().args(["stop"]);
+    if let Some(t) = timeout {
+        cmd = cmd.arg("--timeout").arg(t.to_string());
+    }
+    cmd.output().map_err(docker::engine_error)?;
     if s.id.legacy {
         // The original tool's sessions record no profiles: stop whatever
         // of them still runs.
@@ -183,16 +202,18 @@ fn stop(s: &Session) -> Result<()> {
                 .map_err(docker::engine_error)?;
         }
     }
-    // Its ports are released: the files would only mislead.
+    // The services are down: the files would only mislead.
     if s.id.working_dir.is_dir() {
         super::session_files::remove_env_files(&s.id)?;
     }
     Ok(())
 }
 
-pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
-    let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.global)?;
-    if global && !args.global {
+/// Stop every running session in scope, [`bulk::AT_ONCE`] at a time: one
+/// result line each, a summary, exit 1 when any failed.
+pub fn run_stop_all(ctx: &Ctx, args: StopAllArgs) -> Result<i32> {
+    let (sessions, global) = super::sessions_in_scope(&ctx.cwd, args.scope.global)?;
+    if global && !args.scope.global {
         bail!("not in a git repository: pass -g to stop every session on this engine");
     }
     let running: Vec<&Session> = sessions
@@ -203,11 +224,25 @@ pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
         output::progress("No running sessions: nothing to stop.");
         return Ok(0);
     }
-    for s in running {
-        let _lock = lock_or_explain(s, "stop")?;
-        stop(s)?;
-    }
-    Ok(0)
+    let labels: Vec<String> = running
+        .iter()
+        .map(|s| super::list_view::label(&s.id.working_dir, &ctx.cwd))
+        .collect();
+    let progress = Progress::sessions(&labels);
+    let items: Vec<(&Session, &String)> = running.iter().copied().zip(&labels).collect();
+    let results = bulk::run(&items, bulk::AT_ONCE, |(s, label)| {
+        progress.set(label, Step::active("stopping"));
+        let r = lock_or_explain(s, "stop").and_then(|_lock| stop(s, args.timeout.timeout));
+        progress.set(label, progress::result_step(&r, "stopped"));
+        r
+    });
+    progress.finish();
+    let outcomes = labels
+        .into_iter()
+        .zip(results)
+        .map(|(label, result)| bulk::Outcome { label, result })
+        .collect();
+    bulk::conclude("stopped", "session", outcomes, Vec::new())
 }
 
 pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
@@ -258,8 +293,17 @@ pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
         cmd = cmd.arg("--follow");
     }
     cmd = cmd.arg("--").args(&args.services).no_deadline();
-    match cmd.status_any() {
-        Ok(status) => Ok(crate::process::exit_code(status)),
+    // Compose starts every line with ESC[2K (erase line) even into a file
+    // or a pipe: only a terminal gets its output as is.
+    let result = if std::io::stdout().is_terminal() {
+        cmd.status_any().map(|status| (status, false))
+    } else {
+        cmd.status_filtered(output::strip_erase_line)
+    };
+    match result {
+        // The reader went away (`| head`): nothing more to say.
+        Ok((_, true)) => Ok(0),
+        Ok((status, false)) => Ok(crate::process::exit_code(status)),
         // Ctrl-C ends following; the services keep running.
         Err(e) if e.interrupted() => Err(crate::interrupt::error("")),
         Err(e) => Err(e.into()),

@@ -18,6 +18,7 @@ pub mod env;
 pub mod info;
 pub mod lifecycle;
 pub mod list;
+pub mod list_view;
 pub mod prune;
 pub mod session_files;
 

@@ -6,17 +6,20 @@
 //! Each goes through the teardown plan, as for `destroy`.
 
 use anyhow::{bail, Result};
-use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use super::destroy;
 use super::Ctx;
+use crate::bulk;
 use crate::cli::PruneArgs;
 use crate::docker::{self, ComposeProject};
 use crate::git;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
 use crate::ownership::{self, Admin};
+use crate::progress::{self, Progress, Step};
+use crate::prompt;
 use crate::safety;
 use crate::session::{group_sessions, Session, Status};
 use crate::teardown::{self, MadeWorktree, Plan, Target, Why};
@@ -121,7 +124,7 @@ fn render(candidates: &[&Candidate]) -> String {
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     let Some(repo) = git::discover(&ctx.cwd)? else {
         bail!(
-            "{} is not in a git repository: prune removes the session worktrees of a repository",
+            "{} is not in a git repository: prune removes the session worktrees of a repository; run it there (or `dev-prism -C REPO prune`)",
             ctx.cwd.display()
         );
     };
@@ -133,24 +136,37 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     }
     let (candidates, skipped) = select(ownership::admins(&repo.common_dir), &sessions);
     for s in &skipped {
-        output::progress(&format!("skipped {s}"));
+        output::progress(&format!("Skipped {s}"));
     }
-    // Lock and plan every candidate before anything is touched.
+    // Lock and plan every candidate before anything is touched (the plans
+    // only read: they are made side by side too).
+    let planned = bulk::map(
+        &candidates,
+        bulk::AT_ONCE,
+        |c| -> Result<(Lock, Plan), String> {
+            let path = lock::session_path(&c.dir()).map_err(|e| format!("{e:#}"))?;
+            let lock = match lock::acquire(&path, "prune", Wait::No) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(format!(
+                        "{}: another dev-prism ({}) is working on it",
+                        c.admin.worktree.display(),
+                        lock::describe(&path)
+                    ))
+                }
+                Err(e) => return Err(format!("{e:#}")),
+            };
+            teardown::plan(target_of(&repo, c), Why::Prune, args.force)
+                .map(|plan| (lock, plan))
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
     let mut ready: Vec<(Lock, Plan, &Candidate)> = Vec::new();
     let mut problems = Vec::new();
-    for c in &candidates {
-        let path = lock::session_path(&c.dir())?;
-        let Some(lock) = lock::acquire(&path, "prune", Wait::No)? else {
-            problems.push(format!(
-                "{}: another dev-prism ({}) is working on it",
-                c.admin.worktree.display(),
-                lock::describe(&path)
-            ));
-            continue;
-        };
-        match teardown::plan(target_of(&repo, c), Why::Prune, args.force) {
-            Ok(plan) => ready.push((lock, plan, c)),
-            Err(e) => problems.push(format!("{e:#}")),
+    for (p, c) in planned.into_iter().zip(&candidates) {
+        match p {
+            Ok((lock, plan)) => ready.push((lock, plan, c)),
+            Err(why) => problems.push(why),
         }
     }
     for p in &problems {
@@ -171,60 +187,53 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
         ));
         return Ok(0);
     }
-    if !ready.is_empty() && !confirm(ctx, ready.len())? {
+    if !ready.is_empty() && !confirm(ctx, &ready)? {
         return Ok(1);
     }
-    let total = candidates.len();
-    let mut failed = 0;
-    let mut pruned = 0;
-    for (_lock, plan, c) in ready {
-        output::progress(&format!("Pruning {}", c.admin.worktree.display()));
-        match teardown::execute(plan) {
-            Ok(r) => {
-                pruned += 1;
-                destroy::report(r);
-            }
-            Err(e) if crate::interrupt::pending() => return Err(e),
-            Err(e) => {
-                output::warn(&format!("{}: {e:#}", c.admin.worktree.display()));
-                failed += 1;
-            }
-        }
+    // Then all of them at once, a few at a time.
+    let mut locks = Vec::new();
+    let mut items: Vec<(String, Mutex<Option<Plan>>)> = Vec::new();
+    for (lock, plan, c) in ready {
+        locks.push(lock);
+        let label = super::list_view::label(&c.admin.worktree, &ctx.cwd);
+        items.push((label, Mutex::new(Some(plan))));
     }
-    if pruned > 0 {
-        output::progress(&format!("Pruned {}.", safety::count(pruned, "worktree")));
-    }
-    let not_pruned = problems.len() + failed;
-    if not_pruned > 0 {
-        bail!(
-            "{not_pruned} of {} not pruned (see the warnings above)",
-            safety::count(total, "worktree")
-        );
-    }
-    Ok(0)
+    let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
+    let progress = Progress::sessions(&labels);
+    let reports = bulk::run(&items, bulk::AT_ONCE, |(label, plan)| {
+        let plan = plan.lock().ok().and_then(|mut p| p.take());
+        let Some(plan) = plan else {
+            return Err(anyhow::anyhow!("planned twice"));
+        };
+        progress.set(label, Step::active("pruning"));
+        let r = teardown::execute(plan);
+        progress.set(label, progress::result_step(&r, "pruned"));
+        r
+    });
+    progress.finish();
+    drop(locks);
+    let outcomes = labels
+        .into_iter()
+        .zip(reports)
+        .map(|(label, r)| bulk::Outcome {
+            label,
+            result: r.map(|r| r.map(destroy::report)),
+        })
+        .collect();
+    bulk::conclude("pruned", "worktree", outcomes, problems)
 }
 
 /// Ask on a terminal unless `-y`; without a terminal and without `-y`, say
 /// how to confirm and stop (never wait for an answer that cannot come).
-fn confirm(ctx: &Ctx, n: usize) -> Result<bool> {
-    if ctx.yes {
-        return Ok(true);
-    }
-    let what = safety::count(n, "worktree");
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        bail!("prune would remove the {what} listed above: run again with -y to confirm (or --dry-run to only list)");
-    }
-    let ok = dialoguer::Confirm::new()
-        .with_prompt(format!(
-            "Remove these {what}, with their branches, containers and volumes?"
-        ))
-        .default(false)
-        .interact()
-        .unwrap_or(false);
-    if !ok {
-        output::progress("Cancelled: nothing was removed.");
-    }
-    Ok(ok)
+fn confirm(ctx: &Ctx, ready: &[(Lock, Plan, &Candidate)]) -> Result<bool> {
+    let plans: Vec<&Plan> = ready.iter().map(|(_, p, _)| p).collect();
+    let what = prompt::everything_in("worktree", &plans);
+    prompt::confirm(
+        ctx.yes,
+        &format!("This removes {what}."),
+        &format!("Prune {}?", prompt::count(plans.len(), "worktree")),
+        &format!("prune would remove {what} (listed above; --dry-run only lists)"),
+    )
 }
 
 /// The teardown target of a candidate: the compose projects of the

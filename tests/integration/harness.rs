@@ -482,6 +482,14 @@ pub fn path_hash(path: &Path) -> String {
     format!("{h:08x}")
 }
 
+/// A std Command for `program` (e.g. `script`, or the dev-prism binary)
+/// with the sealed test environment; stdio left as is.
+pub fn sealed_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    seal_std(&mut cmd);
+    cmd
+}
+
 /// Quote a word for `sh`.
 pub fn sh_word(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -529,6 +537,11 @@ impl Shim {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         Shim { dir }
+    }
+
+    /// A `docker` that runs `prelude` first.
+    pub fn docker(prelude: &str) -> Self {
+        Shim::new(&[("docker", prelude)])
     }
 
     /// Where the scripts live (and may leave marker files).

@@ -21,5 +21,7 @@ mod quickstart;
 mod reliability;
 mod safety;
 mod shapes;
+mod signals;
 mod sticky;
 mod terminal;
+mod ui;
