@@ -7,13 +7,16 @@
 # `destroy --all` of 4 sessions against one session's `destroy`.
 #
 # Usage: scripts/bench.sh
-#   BENCH_SECTIONS="create discovery startup listgit bulk"  what to measure
+#   BENCH_SECTIONS="create discovery startup listgit bulk baseline soak"  what to measure
 #   BENCH_SIZES="1 10 30"  numbers of sessions to measure discovery at
 #   BENCH_RUNS=40          hyperfine runs per discovery command
 #   BENCH_PARALLEL=4       sessions created / destroyed at once
 #   BENCH_SETTLE=10        seconds to let the engine settle after creating
 #   BENCH_GIT_SESSIONS=20  worktree sessions for `list` with git state
 #   BENCH_BULK_ROUNDS=3    rounds of destroy (1 session) vs destroy --all (4)
+#   BENCH_BASELINE_REF=231393c  the earlier release `create` is compared with (built here)
+#   BENCH_BASELINE_ROUNDS=5     rounds of create (current) vs create (baseline)
+#   BENCH_SOAK_SECS=60     seconds of the soak (scripts/soak.sh)
 #   BENCH_OUT=DIR          where to keep the raw results (default: a new /tmp dir)
 #
 # Everything it makes lives under one temp dir: sessions (each a tiny compose
@@ -25,7 +28,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a SIZES <<<"${BENCH_SIZES:-1 10 30}"
-read -r -a SECTIONS <<<"${BENCH_SECTIONS:-create discovery startup listgit bulk}"
+read -r -a SECTIONS <<<"${BENCH_SECTIONS:-create discovery startup listgit bulk baseline soak}"
 RUNS=${BENCH_RUNS:-40}
 PARALLEL=${BENCH_PARALLEL:-4}
 IMAGE=dev-prism-test/busybox:latest
@@ -108,6 +111,7 @@ cleanup() {
     for project in $(own_projects); do
         docker compose -p "$project" down -v --remove-orphans -t 1 >/dev/null 2>&1
     done
+    [[ ! -d $WORK/baseline-src ]] || git -C "$ROOT" worktree remove --force "$WORK/baseline-src" >/dev/null 2>&1
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -469,6 +473,56 @@ if want bulk; then
     say "destroy: ${one_ms[*]} ms; destroy --all of 4: ${all_ms[*]} ms; ratio ${BULK_RATIO}×"
 fi
 
+# --- 7. create against an earlier release, both built and run here ----------------
+if want baseline; then
+    REF=${BENCH_BASELINE_REF:-231393c}
+    BASE_ROUNDS=${BENCH_BASELINE_ROUNDS:-5}
+    say "building the baseline release $REF"
+    git -C "$ROOT" worktree add -q --detach "$WORK/baseline-src" "$REF" || die "no commit $REF"
+    BASE_BIN=$(cd "$WORK/baseline-src" && CARGO_TARGET_DIR=$WORK/baseline-target cargo build --release \
+        --message-format=json-render-diagnostics 2>/dev/null |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "dev-prism" and .executable != null) | .executable' |
+        tail -n 1)
+    [[ -x $BASE_BIN ]] || die "could not build the baseline $REF"
+    base_ms=()
+    cur_ms=()
+    # One create (worktree, as agents use it) and destroy with binary $2 in
+    # a fresh repository; its time goes to the array named $3.
+    time_create() {
+        local repo=$WORK/base-$1 bin=$2 t0 t1
+        git_repo "$repo"
+        t0=$(now)
+        (cd "$repo" && "$bin" create --branch "b$1") >"$WORK/logs/base-$1.log" 2>&1 ||
+            { cat "$WORK/logs/base-$1.log" >&2; die "create ($bin) failed"; }
+        t1=$(now)
+        local -n into=$3
+        into+=("$(ms "$t0" "$t1")")
+        (cd "$repo" && "$bin" -q destroy --force "$WORK/base-$1-sessions/b$1") >/dev/null 2>&1
+    }
+    for ((round = 1; round <= BASE_ROUNDS; round++)); do
+        if ((round % 2)); then
+            time_create "o$round" "$BASE_BIN" base_ms
+            time_create "n$round" "$BIN" cur_ms
+        else
+            time_create "n$round" "$BIN" cur_ms
+            time_create "o$round" "$BASE_BIN" base_ms
+        fi
+    done
+    BASE=$(median "${base_ms[@]}")
+    CUR=$(median "${cur_ms[@]}")
+    BASE_DIFF=$((CUR - BASE))
+    say "create (worktree): this build ${cur_ms[*]} ms; $REF ${base_ms[*]} ms"
+fi
+
+# --- 8. soak: concurrent commands and kills, then nothing left ------------------------
+if want soak; then
+    SOAK_SECS=${BENCH_SOAK_SECS:-60}
+    say "soak for $SOAK_SECS s (scripts/soak.sh)"
+    (cd "$ROOT" && scripts/soak.sh "$SOAK_SECS") >"$OUT/soak.log" 2>&1 ||
+        { tail -40 "$OUT/soak.log" >&2; die "the soak failed (log: $OUT/soak.log)"; }
+    SOAK_SUMMARY=$(grep -E '^soak(:| checked:)' "$OUT/soak.log" | tr '\n' ' ')
+fi
+
 # --- table --------------------------------------------------------------------------
 # "mean / median / CPU" of one command of a discovery run, and the ratios.
 triple() { echo "$(fmt "$1") / $(fmt "$2") / $(fmt "$3") ms"; }
@@ -506,6 +560,10 @@ if want create; then
         "$(ratio "$CREATE" "$RAW"); overhead $OVERHEAD ms (median of per-round differences)"
     row "docker processes started by \`create --in-place\`" "$CREATE_DOCKER" "4 (config, up -d, ps, inspect)" "-"
 fi
+if want baseline; then
+    row "\`create\` of a worktree session (2 services), median of $BASE_ROUNDS" "$CUR ms" \
+        "$BASE ms (release $REF)" "$(ratio "$CUR" "$BASE"); $BASE_DIFF ms more (goal ≤ 300 ms)"
+fi
 if want bulk; then
     row "\`destroy --all\` of 4 worktree sessions, median of $BULK_ROUNDS" "$ALL ms" \
         "$ONE ms (\`destroy\` of 1 session)" "${BULK_RATIO}× (goal ≤ 2×)"
@@ -529,5 +587,7 @@ fi
     printf '%s\n' "${ROWS[@]}"
     if want listgit; then echo; echo "list with git state / docker ps + inspect (median): ${LG_RATIO}×"; fi
     if want bulk; then echo "destroy --all of 4 / destroy of 1 (median): ${BULK_RATIO}×"; fi
+    if want baseline; then echo "create / create of $REF (median): $(ratio "$CUR" "$BASE"), $BASE_DIFF ms"; fi
+    if want soak; then echo "soak ($SOAK_SECS s): $SOAK_SUMMARY"; fi
 } | tee "$OUT/results.md"
 say "raw results (hyperfine JSON, logs) kept in $OUT"

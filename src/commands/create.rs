@@ -107,13 +107,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
     }
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
+        // Ctrl-C ends following (the services keep running) and, as for
+        // every command, exits 130; the create itself succeeded.
         let _ = ComposeProject::for_session(&session.id)
             .cmd()
             .no_deadline()
             .args(["logs", "--follow", "--tail", "50"])
             .status_any();
-        // Ctrl-C is how following ends: the create itself succeeded.
-        interrupt::acknowledge();
     }
     Ok(0)
 }
