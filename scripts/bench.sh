@@ -10,6 +10,8 @@
 #   BENCH_PARALLEL=4       sessions created / destroyed at once
 #   BENCH_SETTLE=10        seconds to let the engine settle after creating
 #   BENCH_OUT=DIR          where to keep the raw results (default: a new /tmp dir)
+#   BENCH_INCLUDE=0        skip the .worktreeinclude benchmark (scripts/bench-include.sh,
+#                          run last with the same binary; its own knobs apply)
 #
 # Everything it makes lives under one temp dir: sessions (each a tiny compose
 # project of busybox services, created with `dev-prism create --in-place`) and
@@ -398,3 +400,9 @@ row "release binary size" "$((SIZE / 1024)) KiB" "$(($(stat -c %s "$DOCKER") / 1
     printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/results.md"
 say "raw results (hyperfine JSON, logs) kept in $OUT"
+
+# --- 5. .worktreeinclude: create with a large copy vs cp -a vs nothing to copy ---
+if [[ ${BENCH_INCLUDE:-1} != 0 ]]; then
+    say ".worktreeinclude benchmark (scripts/bench-include.sh)"
+    BIN=$BIN BENCH_OUT=$OUT "$ROOT/scripts/bench-include.sh"
+fi

@@ -2,6 +2,7 @@
 
 mod appenv;
 mod blockers;
+mod claude_settings;
 mod cli;
 mod clock;
 mod commands;
@@ -11,6 +12,7 @@ mod config;
 mod docker;
 mod envfile;
 mod git;
+mod include;
 mod inspect;
 mod interrupt;
 mod layout;

@@ -32,6 +32,9 @@ pub mod label {
     pub const APP_ENV: &str = "dev-prism.app_env";
     /// JSON list of the config's `envFiles` (their `DATABASE_URL` is healed).
     pub const ENV_FILES: &str = "dev-prism.env_files";
+    /// JSON list of the config's `hooks.preDestroy` at create time: what
+    /// `destroy` runs, without evaluating the repository's config.
+    pub const PRE_DESTROY: &str = "dev-prism.pre_destroy";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -68,6 +71,8 @@ pub struct Identity {
     pub app_env: BTreeMap<String, BTreeMap<String, String>>,
     /// The config's `envFiles` at create time.
     pub env_files: Vec<String>,
+    /// The config's `hooks.preDestroy` at create time.
+    pub pre_destroy: Vec<String>,
 }
 
 impl Identity {
@@ -116,6 +121,12 @@ impl Identity {
             labels.push((
                 label::ENV_FILES,
                 serde_json::to_string(&self.env_files).unwrap_or_default(),
+            ));
+        }
+        if !self.pre_destroy.is_empty() {
+            labels.push((
+                label::PRE_DESTROY,
+                serde_json::to_string(&self.pre_destroy).unwrap_or_default(),
             ));
         }
         if let Some(port) = internal_port {
@@ -239,6 +250,9 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
         env_files: get(label::ENV_FILES)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+        pre_destroy: get(label::PRE_DESTROY)
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
     }
@@ -826,6 +840,7 @@ mod tests {
             )]
             .into(),
             env_files: vec![".env".into()],
+            pre_destroy: vec!["echo 'bye, \"db\"' && sleep 1".into()],
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

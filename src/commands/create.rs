@@ -75,11 +75,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
         print_summary(ctx, &session, host.as_deref());
     }
     let dir = &session.id.working_dir;
-    if !args.no_setup {
-        let left = format!(
+    let left = args.failure_note.clone().unwrap_or_else(|| {
+        format!(
             "the session is left running in {} (fix it and run the command there, or `dev-prism destroy`)",
             dir.display()
-        );
+        )
+    });
+    if !args.no_setup {
         setup::run(
             "setup",
             &config.setup,
@@ -88,6 +90,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             &left,
         )?;
     }
+    setup::run(
+        "postStart",
+        &config.hooks.post_start,
+        dir,
+        &session.env(host.as_deref()),
+        &left,
+    )?;
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
         let _ = ComposeProject::for_session(&session.id)
@@ -164,14 +173,18 @@ fn create(
         (ctx.cwd.clone(), branch)
     } else {
         let repo = repo.context("not in a git repository")?;
-        let sessions_dir =
-            layout::sessions_dir(&repo.main_root, config.sessions_dir.as_deref(), prefix);
+        // The config's sessionsDir, else where the caller (a Claude Code
+        // hook's `base_path`) asks, else the default.
+        let sessions_dir = match (&config.sessions_dir, &args.sessions_dir) {
+            (None, Some(dir)) => dir.clone(),
+            (configured, _) => layout::sessions_dir(&repo.main_root, configured.as_deref(), prefix),
+        };
         let request = workspace::Request {
             repo,
             branch: args.branch.as_deref(),
             base: &args.base,
             sessions_dir,
-            sessions_dir_default: config.sessions_dir.is_none(),
+            sessions_dir_default: config.sessions_dir.is_none() && args.sessions_dir.is_none(),
             subdir: subdir.clone(),
             prefix,
         };
@@ -202,6 +215,7 @@ fn create(
             wt,
             &config.env_files,
         )?;
+        crate::include::copy_into(repo, wt)?;
     }
 
     // 3. The compose project and its resolved services.
@@ -248,6 +262,7 @@ fn create(
         env_file: config.env_file().to_string(),
         app_env: config.app_env.clone(),
         env_files: config.env_files.clone(),
+        pre_destroy: config.hooks.pre_destroy.clone(),
     };
 
     // 4. Generated files: all checked before any is written.

@@ -16,7 +16,7 @@ use crate::output;
 use crate::ownership;
 use crate::safety;
 use crate::session::Session;
-use crate::teardown::{self, MadeWorktree, Plan, Target, Why};
+use crate::teardown::{self, MadeWorktree, Plan, PreDestroy, Target, Why};
 
 pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
     if args.all {
@@ -31,7 +31,8 @@ pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
         ));
         return Ok(0);
     };
-    let plan = teardown::plan(target_of(&s)?, Why::Destroy, args.force)?;
+    let plan = teardown::plan(target_of(&s)?, Why::Destroy, args.force)?
+        .with_pre_destroy(pre_destroy_of(&s));
     output::progress(&format!("Destroying {}", s.id.working_dir.display()));
     report(teardown::execute(plan)?);
     Ok(0)
@@ -105,7 +106,7 @@ fn run_all(ctx: &Ctx, args: &DestroyArgs) -> Result<i32> {
             }
         };
         match target_of(s).and_then(|t| teardown::plan(t, Why::Destroy, args.force)) {
-            Ok(plan) => ready.push((lock, plan)),
+            Ok(plan) => ready.push((lock, plan.with_pre_destroy(pre_destroy_of(s)))),
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
@@ -170,6 +171,16 @@ fn confirm(ctx: &Ctx, ready: &[(Lock, Plan)], kept: &[String]) -> Result<()> {
         bail!("cancelled: nothing was destroyed");
     }
     Ok(())
+}
+
+/// The `preDestroy` commands recorded in the session's labels when it was
+/// created (the repository's config is not read), with the session
+/// environment.
+pub fn pre_destroy_of(s: &Session) -> PreDestroy {
+    PreDestroy {
+        commands: s.id.pre_destroy.clone(),
+        env: s.env(crate::docker::url_host_from_env().as_deref()),
+    }
 }
 
 /// What destroying the session `s` involves: its compose project, its

@@ -19,6 +19,10 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
     let _lock = lock_or_explain(&s, "start")?;
+    let post_start = post_start_commands(&s).unwrap_or_else(|e| {
+        output::warn(&format!("hooks.postStart will not run: {e:#}"));
+        Vec::new()
+    });
     let was_running = s.status() == Status::Running;
     let project = project_of(&s);
     if !was_running {
@@ -67,7 +71,30 @@ pub fn run_start(ctx: &Ctx, args: DirArgs) -> Result<i32> {
         })
         .collect();
     output::print(&output::table(&["SERVICE", "PORT", "URL"], rows));
+    let left = format!(
+        "the session is left running in {}",
+        s.id.working_dir.display()
+    );
+    crate::setup::run(
+        "postStart",
+        &post_start,
+        &s.id.working_dir,
+        &s.env(docker::url_host_from_env().as_deref()),
+        &left,
+    )?;
     Ok(0)
+}
+
+/// The config's `hooks.postStart` for a session (`start` may evaluate the
+/// config: it starts the stack anyway). None when the directory is gone.
+fn post_start_commands(s: &Session) -> Result<Vec<String>> {
+    let dir = &s.id.working_dir;
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let repo = crate::git::discover(dir)?;
+    let loaded = crate::config::load(&super::config_root(repo.as_ref(), dir))?;
+    Ok(loaded.config.hooks.post_start)
 }
 
 pub fn run_stop(ctx: &Ctx, args: DirArgs) -> Result<i32> {
@@ -93,7 +120,9 @@ fn lock_or_explain(s: &Session, what: &str) -> Result<crate::lock::Lock> {
     )
 }
 
-fn stop(s: &Session) -> Result<()> {
+/// Stop the session's containers and remove its env files (their ports
+/// are released).
+pub fn stop(s: &Session) -> Result<()> {
     output::progress(&format!("Stopping {}", s.id.working_dir.display()));
     project_of(s)
         .cmd()
@@ -128,8 +157,10 @@ pub fn run_stop_all(ctx: &Ctx, args: ScopeArgs) -> Result<i32> {
 }
 
 pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
-    // `logs web`: a first word that names a service of the current session,
-    // or that is not a directory, is a service; `.`, `../x`, `a/b` are paths.
+    // `logs web`: a first word that names a service of the current session
+    // is a service; else a directory, or a session's name (`feat-x`), is
+    // the session; anything else is a service. `.`, `../x`, `a/b` are
+    // paths (or names with a `/`, like a branch `feat/x`).
     if let Some(first) = args.dir.take() {
         let word = first.to_string_lossy().into_owned();
         let pathy = word.contains('/') || word == "." || word == "..";
@@ -142,7 +173,9 @@ pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
                 })
                 .unwrap_or(false)
         };
-        if pathy || (is_dir && !is_service()) {
+        let names_session =
+            || !is_dir && super::resolve::names_a_session(ctx, &word).unwrap_or(false);
+        if pathy || (!is_service() && (is_dir || names_session())) {
             args.dir = Some(first);
         } else {
             args.services.insert(0, word);

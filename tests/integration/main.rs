@@ -6,10 +6,14 @@
 
 mod harness;
 
+mod agents;
 mod claude;
 mod core;
 mod errors;
+mod hooks;
+mod include;
 mod lifecycle;
+mod names;
 mod perf;
 mod prune;
 mod quickstart;
