@@ -386,13 +386,21 @@ impl Walk<'_> {
             }
             Err(e) => return Err(e).with_context(|| format!("could not create {}", dst.display())),
         }
-        let children =
-            std::fs::read_dir(src).with_context(|| format!("could not read {}", src.display()))?;
+        // A directory that cannot be read is named, not fatal (as with `cp`).
+        let children = match std::fs::read_dir(src) {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats
+                    .failed
+                    .push(format!("{}/ ({e})", safety::git_path(rel)));
+                return Ok(());
+            }
+        };
         for child in children {
-            let child = child.with_context(|| format!("could not read {}", src.display()))?;
+            let Ok(child) = child else { continue };
             let name = child.file_name();
             let (csrc, cdst, crel) = (src.join(&name), dst.join(&name), rel.join(&name));
-            let ft = child.file_type()?;
+            let Ok(ft) = child.file_type() else { continue };
             if ft.is_file() {
                 // No stat here: the copying thread reads the metadata
                 // from the open file.

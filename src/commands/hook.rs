@@ -384,7 +384,12 @@ fn remove(ctx: &Ctx, p: RemovePayload) -> Result<i32> {
             "{} is not a worktree dev-prism made: left as it is",
             path.display()
         ),
-        // Gone: what is left of a session there (its containers).
+        // Gone: what is left of the session there (its containers).
+        _ if inside.len() > 1 => bail!(
+            "{} does not exist, and {} sessions were in it: destroy them one by one with `dev-prism destroy DIR`",
+            path.display(),
+            inside.len()
+        ),
         _ => match inside.into_iter().next() {
             Some(s) => s,
             None => {
