@@ -18,6 +18,8 @@
 #   BENCH_BASELINE_ROUNDS=5     rounds of create (current) vs create (baseline)
 #   BENCH_SOAK_SECS=60     seconds of the soak (scripts/soak.sh)
 #   BENCH_OUT=DIR          where to keep the raw results (default: a new /tmp dir)
+#   BENCH_INCLUDE=0        skip the .worktreeinclude benchmark (scripts/bench-include.sh,
+#                          run last with the same binary; its own knobs apply)
 #
 # Everything it makes lives under one temp dir: sessions (each a tiny compose
 # project of busybox services, created with `dev-prism create --in-place`, or
@@ -591,3 +593,9 @@ fi
     if want soak; then echo "soak ($SOAK_SECS s): $SOAK_SUMMARY"; fi
 } | tee "$OUT/results.md"
 say "raw results (hyperfine JSON, logs) kept in $OUT"
+
+# --- 5. .worktreeinclude: create with a large copy vs cp -a vs nothing to copy ---
+if [[ ${BENCH_INCLUDE:-1} != 0 ]]; then
+    say ".worktreeinclude benchmark (scripts/bench-include.sh)"
+    BIN=$BIN BENCH_OUT=$OUT "$ROOT/scripts/bench-include.sh"
+fi

@@ -238,6 +238,26 @@ pub enum Command {
         dev-prism claude               # add what is missing; keeps your edits\n  \
         dev-prism claude --force       # replace SKILL.md and the CLAUDE.md section")]
     Claude(ClaudeArgs),
+    /// Print a session's directory (by branch or worktree directory name)
+    #[command(after_long_help = "Examples:\n  \
+        cd \"$(dev-prism path feat/login)\"      # by branch\n  \
+        dev-prism path feat-login                # by worktree directory name\n  \
+        dev-prism path                           # the session you are in")]
+    Path(PathArgs),
+    /// Claude Code worktree hooks (run by Claude Code; `dev-prism claude` installs them)
+    #[command(
+        after_long_help = "Claude Code runs these with a JSON payload on stdin; \
+        `dev-prism claude` writes them into .claude/settings.json.\n\n\
+        worktree-create reads {\"name\" (or \"worktree_name\"), \"cwd\", \"base_path\"?, \"source_ref\"?}, \
+        makes a session (worktree on branch NAME, stack, copied files, setup) and prints only \
+        the worktree's path on stdout. worktree-remove reads {\"worktree_path\"} and destroys \
+        that session; it keeps a worktree with uncommitted work (and says why on stderr) and \
+        still exits 0.\n\n\
+        Examples:\n  \
+        dev-prism hook worktree-create    # stdin: {\"name\": \"feat-x\", \"cwd\": \"/home/me/app\"}\n  \
+        dev-prism hook worktree-remove    # stdin: {\"worktree_path\": \"/home/me/app-sessions/feat-x\"}"
+    )]
+    Hook(HookArgs),
     /// Check that git, docker, Compose and the config are usable
     #[command(after_long_help = "Examples:\n  \
         dev-prism doctor\n  \
@@ -285,6 +305,14 @@ pub struct CreateArgs {
     /// Print the new session as JSON (the `list --json` object)
     #[arg(long)]
     pub json: bool,
+    /// Where the worktree goes when the config sets no `sessionsDir` (not
+    /// an option: the Claude Code hook passes its `base_path` here).
+    #[arg(skip)]
+    pub sessions_dir: Option<PathBuf>,
+    /// What a failing setup or postStart command leaves (not an option:
+    /// the Claude Code hook removes the session then).
+    #[arg(skip)]
+    pub failure_note: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -305,7 +333,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory)
     #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Print JSON
@@ -315,7 +344,8 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory)
     #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Print a JSON object instead of dotenv lines
@@ -325,7 +355,8 @@ pub struct EnvArgs {
 
 #[derive(Debug, Args)]
 pub struct WithEnvArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory)
     #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// The command and its arguments
@@ -346,7 +377,8 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct DirArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory)
     #[arg(value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
 }
@@ -402,8 +434,10 @@ fn parse_tail(s: &str) -> Result<Tail, String> {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Session directory, or a directory inside it (default: current
-    /// directory); a first word that is not a directory is a service
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory); a first word
+    /// that is a service of the current session, or names no directory or
+    /// session, is a service
     pub dir: Option<PathBuf>,
     /// Only these services
     #[arg(value_name = "SERVICE")]
@@ -418,7 +452,8 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// Session directory, or a directory inside it (default: current directory)
+    /// Session directory or a directory inside it, or a session's branch or
+    /// worktree directory name (default: current directory)
     #[arg(conflicts_with = "all", value_hint = ValueHint::DirPath)]
     pub dir: Option<PathBuf>,
     /// Every session of this repository (all sessions with --global)
@@ -449,6 +484,28 @@ pub struct ClaudeArgs {
     /// Replace files and sections that already exist
     #[arg(short, long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// A session's branch or worktree directory name, or a directory in
+    /// it (default: the current directory)
+    pub name: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The Claude Code hook event
+    #[arg(value_enum)]
+    pub event: HookEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookEvent {
+    /// `WorktreeCreate`: make a session, print its worktree's path
+    WorktreeCreate,
+    /// `WorktreeRemove`: destroy the session of `worktree_path`
+    WorktreeRemove,
 }
 
 #[derive(Debug, Args)]

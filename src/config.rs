@@ -15,7 +15,7 @@ pub const CONFIG_FILES: [&str; 3] = [
     "session.config.js",
 ];
 
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
     "projectName",
     "sessionsDir",
     "composeFiles",
@@ -28,7 +28,10 @@ const KNOWN_KEYS: [&str; 12] = [
     "envFile",
     "bindAddress",
     "portRange",
+    "hooks",
 ];
+/// The keys of `hooks`.
+const HOOK_KEYS: [&str; 2] = ["preDestroy", "postStart"];
 const OBSOLETE_KEYS: [&str; 2] = ["portBase", "ports"];
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -67,6 +70,22 @@ pub struct Config {
     /// defaults apply (`postgres:5432`, `app:3000`, where they exist).
     #[serde(skip)]
     pub original_services: bool,
+    /// Lifecycle commands (`postStart`, `preDestroy`).
+    #[serde(default)]
+    pub hooks: Hooks,
+}
+
+/// `hooks`: shell commands run like `setup`, at points of a session's life.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Hooks {
+    /// Run after the ports are (re)discovered by `create` and `start`.
+    #[serde(default)]
+    pub post_start: Vec<String>,
+    /// Run first by `destroy` (recorded at create time in a label); a
+    /// failure stops the destroy unless `--force`.
+    #[serde(default)]
+    pub pre_destroy: Vec<String>,
 }
 
 impl Config {
@@ -199,6 +218,15 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>)> {
             );
         }
     }
+    if let Some(hooks) = map.get("hooks").and_then(|h| h.as_object()) {
+        for key in hooks.keys().filter(|k| !HOOK_KEYS.contains(&k.as_str())) {
+            warnings.push(format!(
+                "{}: unknown key `hooks.{key}` is ignored (known: {})",
+                path.display(),
+                HOOK_KEYS.join(", ")
+            ));
+        }
+    }
     let config: Config = serde_json::from_value(value)
         .with_context(|| format!("invalid config in {}", path.display()))?;
     for f in &config.env_files {
@@ -284,6 +312,7 @@ fn expected(key: &str) -> &'static str {
         "composeFiles" | "apps" | "envFiles" | "setup" => "an array of strings",
         "services" => "an array of {\"name\": string, \"internalPort\": number}",
         "appEnv" => "an object of {\"path\": {\"VAR\": \"value\"}}",
+        "hooks" => "an object of {\"postStart\": [commands], \"preDestroy\": [commands]}",
         _ => "another type",
     }
 }
@@ -449,6 +478,26 @@ mod tests {
         assert_eq!(w.len(), 3);
         assert!(w[0].contains("colour"));
         assert!(w.iter().any(|m| m.contains("`portBase` is ignored")));
+    }
+
+    #[test]
+    fn hooks_are_read_and_checked() {
+        let (c, w) = parse(
+            r#"{"hooks": {"postStart": ["echo up"], "preDestroy": ["pg_dump > x"], "preStart": []}}"#,
+            p(),
+        )
+        .unwrap();
+        assert_eq!(c.hooks.post_start, vec!["echo up"]);
+        assert_eq!(c.hooks.pre_destroy, vec!["pg_dump > x"]);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("`hooks.preStart`"), "{w:?}");
+        let err = parse(r#"{"hooks": {"postStart": "echo"}}"#, p())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`hooks`") && err.contains("postStart"),
+            "{err}"
+        );
     }
 
     #[test]

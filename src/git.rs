@@ -314,6 +314,55 @@ pub fn status_porcelain(worktree: &Path) -> Result<String> {
         .with_context(|| format!("could not read the git status of {}", worktree.display()))
 }
 
+/// Untracked paths of the work tree `dir` that the patterns of
+/// `patterns_file` (gitignore syntax) match, relative to its top; a
+/// directory matched as a whole is one entry ending in `/`. Only the
+/// patterns of that file count here, not the repository's ignore rules.
+pub fn untracked_matching(dir: &Path, patterns_file: &Path) -> Result<Vec<String>> {
+    let out = git_read(dir)
+        .args(["ls-files", "-z", "--others", "--ignored", "--directory"])
+        .arg(format!("--exclude-from={}", patterns_file.display()))
+        .deadline(Duration::from_secs(300))
+        .output()
+        .with_context(|| {
+            format!(
+                "could not ask git what {} matches in {}",
+                patterns_file.display(),
+                dir.display()
+            )
+        })?;
+    Ok(split_nul(&out))
+}
+
+/// The untracked paths git ignores in the work tree `dir` (`git status
+/// --ignored=matching`): a directory an ignore pattern matches is one
+/// entry ending in `/`, else the ignored files one by one.
+pub fn ignored_paths(dir: &Path) -> Result<Vec<String>> {
+    let out = git_read(dir)
+        .args([
+            "status",
+            "--porcelain",
+            "-z",
+            "--ignored=matching",
+            "--untracked-files=all",
+        ])
+        .deadline(Duration::from_secs(300))
+        .output()
+        .with_context(|| format!("could not ask git what it ignores in {}", dir.display()))?;
+    Ok(crate::safety::parse_status(&out)
+        .into_iter()
+        .filter(|e| e.code == "!!")
+        .map(|e| e.path)
+        .collect())
+}
+
+fn split_nul(out: &str) -> Vec<String> {
+    out.split('\0')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Which of `paths` (relative to the worktree top) git tracks.
 pub fn tracked(worktree: &Path, paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>> {
     if paths.is_empty() {

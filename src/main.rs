@@ -3,6 +3,7 @@
 mod appenv;
 mod blockers;
 mod bulk;
+mod claude_settings;
 mod cli;
 mod clock;
 mod commands;
@@ -13,6 +14,7 @@ mod docker;
 mod envfile;
 mod git;
 mod gitstate;
+mod include;
 mod inspect;
 mod interrupt;
 mod layout;

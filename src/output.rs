@@ -172,7 +172,27 @@ pub fn keep_both_ends(text: &str, width: usize) -> String {
 }
 
 /// Write the answer to stdout. A closed pipe (`| head`) ends quietly.
+/// Send every answer to stderr from now on: for a command whose stdout is
+/// read by a program (a Claude Code hook prints only a path there, with
+/// [`print_stdout`]), while it runs other commands' code paths.
+pub fn answers_to_stderr() {
+    ANSWERS_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+static ANSWERS_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Write the answer to stdout (to stderr after [`answers_to_stderr`]). A
+/// closed pipe (`| head`) ends quietly.
 pub fn print(text: &str) {
+    if ANSWERS_TO_STDERR.load(Ordering::Relaxed) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        return;
+    }
+    print_stdout(text);
+}
+
+/// Write to stdout, whatever [`answers_to_stderr`] said.
+pub fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     if out
         .write_all(text.as_bytes())

@@ -370,6 +370,168 @@ pub fn copy_in(
     Ok(Copied::Written(hash(&bytes)))
 }
 
+/// Set once a clone (`FICLONE`) failed because the filesystem cannot do
+/// it: later copies go straight to the in-kernel copy.
+static NO_REFLINK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What [`clone_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cloned {
+    pub bytes: u64,
+    /// Copy-on-write: the data blocks are shared, not copied.
+    pub reflinked: bool,
+}
+
+/// Copy the regular file `src` to the new path `dst`, keeping its mode and
+/// times. Neither end follows a symlink: `src` is opened `O_NOFOLLOW` and
+/// must be a regular file; `dst` is created `O_CREAT|O_EXCL|O_NOFOLLOW`, so
+/// an existing file, link or anything else there is an `AlreadyExists`
+/// error and is never written to. The data is cloned (copy-on-write, the
+/// `FICLONE` ioctl) where the filesystem supports it, else copied inside
+/// the kernel (`copy_file_range`). The directories on the way are the
+/// caller's to check.
+pub fn clone_file(src: &Path, dst: &Path) -> std::io::Result<Cloned> {
+    let mut from = OpenOptions::new()
+        .read(true)
+        .custom_flags(nofollow())
+        .open(src)?;
+    let meta = from.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    let mut to = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(nofollow())
+        .open(dst)?;
+    if mode & umask() != 0 {
+        to.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    let mut reflinked = false;
+    if meta.len() > 0 && meta.len() < SMALL_FILE {
+        small_copy(&mut from, &mut to, meta.len())?;
+    } else if meta.len() > 0 {
+        reflinked = reflink(&from, &to);
+        if !reflinked && !kernel_copy(&from, &to, meta.len())? {
+            std::io::copy(&mut from, &mut to)?;
+        }
+    }
+    let times = std::fs::FileTimes::new()
+        .set_accessed(meta.accessed()?)
+        .set_modified(meta.modified()?);
+    to.set_times(times)?;
+    Ok(Cloned {
+        bytes: meta.len(),
+        reflinked,
+    })
+}
+
+/// Below this size a file's data is copied through a buffer: cloning a
+/// small file costs the filesystem more (a transaction and shared-extent
+/// bookkeeping per file on XFS) than writing its few pages, and
+/// `copy_file_range` sets up a splice per call.
+const SMALL_FILE: u64 = 64 * 1024;
+
+/// Copy the `len` bytes of a small file through a buffer: one `read` and
+/// one `write`.
+fn small_copy(from: &mut File, to: &mut File, len: u64) -> std::io::Result<()> {
+    let mut buf = [0u8; SMALL_FILE as usize];
+    let len = (len as usize).min(buf.len());
+    let mut filled = 0;
+    while filled < len {
+        match from.read(&mut buf[filled..len]) {
+            Ok(0) => break, // it shrank meanwhile
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    to.write_all(&buf[..filled])
+}
+
+/// Clone `from`'s data into the empty `to`; false when the filesystem
+/// cannot (then it is not asked again).
+#[cfg(target_os = "linux")]
+fn reflink(from: &File, to: &File) -> bool {
+    use rustix::io::Errno;
+    if NO_REFLINK.load(Ordering::Relaxed) {
+        return false;
+    }
+    match rustix::fs::ioctl_ficlone(to, from) {
+        Ok(()) => true,
+        Err(e) => {
+            if [
+                Errno::OPNOTSUPP,
+                Errno::XDEV,
+                Errno::INVAL,
+                Errno::NOTTY,
+                Errno::NOSYS,
+                Errno::PERM,
+            ]
+            .contains(&e)
+            {
+                NO_REFLINK.store(true, Ordering::Relaxed);
+            }
+            false
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reflink(_from: &File, _to: &File) -> bool {
+    let _ = &NO_REFLINK;
+    false
+}
+
+/// Copy `len` bytes from the start of `from` into the empty `to` inside the
+/// kernel (`copy_file_range`: no data through user space, and no `stat` of
+/// either file, which `std::io::copy` does first). False when the kernel
+/// cannot here (then nothing was written), for the caller's fallback.
+#[cfg(target_os = "linux")]
+fn kernel_copy(from: &File, to: &File, len: u64) -> std::io::Result<bool> {
+    use rustix::io::Errno;
+    let mut done: u64 = 0;
+    while done < len {
+        let chunk = usize::try_from(len - done)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::copy_file_range(from, None, to, None, chunk) {
+            Ok(0) => break, // the file shrank meanwhile
+            Ok(n) => done += n as u64,
+            Err(Errno::INTR) => continue,
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM)
+                if done == 0 =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_copy(_from: &File, _to: &File, _len: u64) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+/// The process umask (read once; `/proc/self/status`, else the usual 022).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o777)
+    })
+}
+
 /// A short content hash (FNV-1a, 64 bits) for "is this still the file
 /// dev-prism wrote": not a security measure.
 pub fn hash(bytes: &[u8]) -> String {
@@ -593,6 +755,49 @@ mod tests {
         assert!(!remove_generated(root, Path::new("ours"), H, |_| true).unwrap());
         assert!(remove_generated(root, Path::new("ours"), H, |_| false).unwrap());
         assert!(root.join("theirs").exists() && !root.join("ours").exists());
+    }
+
+    #[test]
+    fn clone_file_keeps_mode_and_times_and_never_writes_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src.sh");
+        std::fs::write(&src, "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o751)).unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_modified(old))
+            .unwrap();
+        let dst = d.path().join("dst.sh");
+        let got = clone_file(&src, &dst).unwrap();
+        assert_eq!(got.bytes, 18);
+        assert_eq!(std::fs::read(&dst).unwrap(), std::fs::read(&src).unwrap());
+        let m = std::fs::metadata(&dst).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o751);
+        assert_eq!(m.modified().unwrap(), old);
+        // an existing destination, or a link there, is never written
+        let err = clone_file(&src, &dst).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        symlink(&victim, d.path().join("link")).unwrap();
+        assert!(clone_file(&src, &d.path().join("link")).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        // a link as the source is not followed
+        assert!(clone_file(&d.path().join("link"), &d.path().join("x")).is_err());
+        assert!(!d.path().join("x").exists());
+        // a large file (the kernel copies it, or clones it)
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(d.path().join("big"), &big).unwrap();
+        let got = clone_file(&d.path().join("big"), &d.path().join("big2")).unwrap();
+        assert_eq!(got.bytes, 300_000);
+        assert_eq!(std::fs::read(d.path().join("big2")).unwrap(), big);
+        // an empty file
+        std::fs::write(d.path().join("empty"), "").unwrap();
+        clone_file(&d.path().join("empty"), &d.path().join("empty2")).unwrap();
+        assert_eq!(std::fs::read(d.path().join("empty2")).unwrap(), b"");
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub mod label {
     pub const ENV_FILES: &str = "dev-prism.env_files";
     /// The config's `portRange`, for ports that move at `start`.
     pub const PORT_RANGE: &str = "dev-prism.port_range";
+    /// JSON list of the config's `hooks.preDestroy` at create time: what
+    /// `destroy` runs, without evaluating the repository's config.
+    pub const PRE_DESTROY: &str = "dev-prism.pre_destroy";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
@@ -75,6 +78,8 @@ pub struct Identity {
     pub legacy: bool,
     /// The config's `portRange` at create time.
     pub port_range: Option<String>,
+    /// The config's `hooks.preDestroy` at create time.
+    pub pre_destroy: Vec<String>,
 }
 
 impl Identity {
@@ -126,6 +131,12 @@ impl Identity {
             labels.push((
                 label::ENV_FILES,
                 serde_json::to_string(&self.env_files).unwrap_or_default(),
+            ));
+        }
+        if !self.pre_destroy.is_empty() {
+            labels.push((
+                label::PRE_DESTROY,
+                serde_json::to_string(&self.pre_destroy).unwrap_or_default(),
             ));
         }
         if let Some(port) = internal_port {
@@ -259,6 +270,9 @@ fn identity_from_labels(dir: &str, containers: &[Container]) -> Identity {
             .unwrap_or_default(),
         legacy: get(label::WORKTREE).is_none(),
         port_range: get(label::PORT_RANGE),
+        pre_destroy: get(label::PRE_DESTROY)
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -877,6 +891,7 @@ mod tests {
             env_files: vec![".env".into()],
             legacy: false,
             port_range: Some("40000-40999".into()),
+            pre_destroy: vec!["echo 'bye, \"db\"' && sleep 1".into()],
         };
         let mut labels: Vec<(&str, &str)> = Vec::new();
         let owned = id.labels("web", Some(80));

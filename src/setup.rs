@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Result};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::interrupt;
 use crate::output;
@@ -20,9 +21,26 @@ pub fn run(
     env: &[(String, String)],
     left: &str,
 ) -> Result<()> {
+    run_within(what, commands, dir, env, left, None)
+}
+
+/// [`run`], each command stopped (its whole process group) when it runs
+/// longer than `deadline`.
+pub fn run_within(
+    what: &str,
+    commands: &[String],
+    dir: &Path,
+    env: &[(String, String)],
+    left: &str,
+    deadline: Option<Duration>,
+) -> Result<()> {
     for command in commands {
         output::progress(&format!("{} {command}", output::bold(&format!("{what}:"))));
-        let mut cmd = Cmd::new("sh").arg("-c").arg(command).cwd(dir).no_deadline();
+        let mut cmd = Cmd::new("sh").arg("-c").arg(command).cwd(dir);
+        cmd = match deadline {
+            Some(d) => cmd.deadline(d),
+            None => cmd.no_deadline(),
+        };
         for (k, v) in env {
             cmd = cmd.env(k, v);
         }
@@ -39,6 +57,10 @@ pub fn run(
                 let code = match e.failure {
                     Failure::Exit(c) => format!("exit code {c}"),
                     Failure::Signal(s) => format!("signal {s}"),
+                    Failure::TimedOut(d) => format!(
+                        "it did not finish within {}s and was stopped",
+                        d.as_secs_f64().round()
+                    ),
                     _ => e.to_string(),
                 };
                 bail!("{what} command `{command}` failed ({code}); {left}");

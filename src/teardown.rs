@@ -5,14 +5,17 @@
 //! can be removed by git's own rules (changes, untracked files that are
 //! not gitignored, checked-out submodules, a lock), exempting only files
 //! dev-prism wrote and still owns; which containers go; whether the branch
-//! goes. [`execute`] then removes, in order, the containers, the generated
-//! files, the worktree, the branch and an empty sessions directory. If a
+//! goes. [`execute`] then runs the session's `preDestroy` commands (for a
+//! destroy, when the plan carries them), and removes, in order, the
+//! containers, the generated files, the worktree, the branch and an empty
+//! sessions directory. If a
 //! step fails, nothing after it runs: the session stays findable (its
 //! containers, or the marker in git's admin dir) and the error says what is
 //! left and the one command that finishes the job.
 
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::docker::{self, ComposeProject};
 use crate::git;
@@ -106,11 +109,44 @@ enum BranchStep {
 
 /// Seconds a container gets to stop in a teardown unless told otherwise.
 pub const STOP_TIMEOUT: u32 = 5;
+/// The session's `preDestroy` commands and the environment they run with.
+#[derive(Debug, Clone, Default)]
+pub struct PreDestroy {
+    pub commands: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// How long one `preDestroy` command may run: `DEV_PRISM_HOOK_TIMEOUT`
+/// seconds, default 300.
+pub fn pre_destroy_deadline() -> Duration {
+    crate::process::seconds_from_env("DEV_PRISM_HOOK_TIMEOUT", 300)
+}
+
+/// The refusal of a plan because removing the worktree would lose work
+/// (uncommitted or untracked files, detached commits, submodules). Its
+/// text is the one-line refusal; callers may downcast to tell it apart.
+#[derive(Debug)]
+pub struct WouldLoseWork {
+    /// The refusal, with what to do.
+    pub message: String,
+    /// What would be lost: `1 uncommitted or untracked file (notes.txt)`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for WouldLoseWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WouldLoseWork {}
 
 /// Every decision, made before anything is touched.
 pub struct Plan {
     target: Target,
     why: Why,
+    force: bool,
+    pre_destroy: PreDestroy,
     worktree: Option<WorktreeStep>,
     branch: BranchStep,
     notes: Vec<String>,
@@ -126,6 +162,13 @@ impl Plan {
     /// [`STOP_TIMEOUT`].
     pub fn with_stop_timeout(mut self, seconds: Option<u32>) -> Plan {
         self.stop_timeout = seconds.unwrap_or(STOP_TIMEOUT);
+        self
+    }
+
+    /// Run these `preDestroy` commands as the first step (a destroy only;
+    /// prune and rollback never run them).
+    pub fn with_pre_destroy(mut self, pre_destroy: PreDestroy) -> Self {
+        self.pre_destroy = pre_destroy;
         self
     }
 
@@ -175,7 +218,11 @@ pub fn plan(target: Target, why: Why, force: bool) -> Result<Plan> {
         } else {
             let (risk, pre_delete) = assess(made, &target)?;
             if !risk.is_safe() {
-                bail!("{}", safety::refusal(&made.top, &risk, why.verb()));
+                return Err(WouldLoseWork {
+                    message: safety::refusal(&made.top, &risk, why.verb()),
+                    reason: risk.reason(),
+                }
+                .into());
             }
             WorktreeStep::Remove {
                 force: false,
@@ -188,6 +235,8 @@ pub fn plan(target: Target, why: Why, force: bool) -> Result<Plan> {
     Ok(Plan {
         target,
         why,
+        force,
+        pre_destroy: PreDestroy::default(),
         worktree,
         branch,
         notes,
@@ -320,6 +369,8 @@ pub fn execute(plan: Plan) -> Result<Report> {
     let Plan {
         target,
         why,
+        force,
+        pre_destroy,
         worktree,
         branch,
         notes,
@@ -335,6 +386,11 @@ pub fn execute(plan: Plan) -> Result<Report> {
         Some(m) => format!("; the worktree {} is kept", m.top.display()),
         None => String::new(),
     };
+
+    // 0. The session's own last words (a destroy only).
+    if why == Why::Destroy {
+        run_pre_destroy(&target.dir, &pre_destroy, force)?;
+    }
 
     // 1. Containers, networks, volumes.
     for project in &target.projects {
@@ -440,6 +496,46 @@ fn delete_branch(made: &MadeWorktree, name: &str, detach: bool) -> std::result::
 
 /// One teardown's git steps at a time in this process.
 static GIT_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Run the `preDestroy` commands in the session directory, each bounded
+/// in time. A failure stops the destroy (nothing was removed yet) unless
+/// `force`, which goes on with a warning. A signal always stops it.
+fn run_pre_destroy(dir: &Path, pre: &PreDestroy, force: bool) -> Result<()> {
+    if pre.commands.is_empty() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        crate::output::warn(&format!(
+            "preDestroy commands not run: {} is gone",
+            dir.display()
+        ));
+        return Ok(());
+    }
+    let left = if force {
+        "destroying anyway (--force)".to_string()
+    } else {
+        format!(
+            "nothing was removed: fix it and run `dev-prism destroy {}` again, or pass --force to destroy without it",
+            shell_quote(&dir.to_string_lossy())
+        )
+    };
+    match crate::setup::run_within(
+        "preDestroy",
+        &pre.commands,
+        dir,
+        &pre.env,
+        &left,
+        Some(pre_destroy_deadline()),
+    ) {
+        Ok(()) => Ok(()),
+        Err(e) if e.downcast_ref::<interrupt::Interrupted>().is_some() => Err(e),
+        Err(e) if force => {
+            crate::output::warn(&format!("{e:#}"));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
 
 fn stop_if_signalled(what: &str) -> Result<()> {
     if interrupt::pending() {

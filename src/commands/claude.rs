@@ -1,12 +1,16 @@
 //! `dev-prism claude`: install the agent integration in the main worktree
-//! root: `.claude/skills/dev-prism/SKILL.md` and a marked `## Dev Sessions`
-//! section in `CLAUDE.md`. Idempotent; `--force` replaces both. The texts and
-//! the section update are pure and tested below.
+//! root: `.claude/skills/dev-prism/SKILL.md`, a marked `## Dev Sessions`
+//! section in `CLAUDE.md` (and in `AGENTS.md` when the repository has one),
+//! and the Claude Code `WorktreeCreate` / `WorktreeRemove` hooks in
+//! `.claude/settings.json` (see `claude_settings`). Idempotent; `--force`
+//! replaces the skill and the sections. The texts and the updates are pure
+//! and tested.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 use super::Ctx;
+use crate::claude_settings;
 use crate::cli::ClaudeArgs;
 use crate::git;
 use crate::output;
@@ -14,6 +18,7 @@ use crate::safefs;
 
 pub const SKILL_PATH: &str = ".claude/skills/dev-prism/SKILL.md";
 pub const CLAUDE_MD: &str = "CLAUDE.md";
+pub const AGENTS_MD: &str = "AGENTS.md";
 pub const START: &str = "<!-- dev-prism:start -->";
 pub const END: &str = "<!-- dev-prism:end -->";
 
@@ -26,58 +31,73 @@ description: Run this repository in isolated dev sessions with dev-prism; each s
 
 # dev-prism
 
-With dev-prism, a session is a working directory (a new git worktree on its
-own branch, or the current directory with `--in-place`) plus its own Docker
-Compose project, started from the repository's compose file with every
-published port moved to a random free host port chosen by Docker. Several
-sessions run side by side without port or name clashes.
+With dev-prism, a session is a working directory (a git worktree on its
+own branch, or an existing directory with `--in-place`) plus its own Docker
+Compose project: the repository's compose file with every published port
+moved to a free host port. Sessions run side by side without clashes.
 
-Commands act on the session of the current directory (also from a
-subdirectory of it). Pass the session directory as an argument, or `-C DIR`,
-to act on another one.
+## You may already be in one
+
+When Claude Code started you with `claude --worktree NAME` (or gave you a
+worktree of your own), that worktree is a session made by dev-prism, with
+its stack running: `dev-prism info` shows it. Do not create another session
+for it.
+
+## Name the session: your shell may not stay in it
+
+Commands act on the session of the current directory (or of a directory
+inside it). Your shell may be moved back to the project directory between
+commands, so do not rely on `cd`; name the session in each command:
+
+- `dev-prism -C DIR info` runs any command as if started in DIR;
+- `dev-prism env --json DIR`, `dev-prism with-env DIR -- CMD` and
+  `dev-prism logs DIR` take it as an argument;
+- DIR is the session directory, or the session's branch (`feat/login`), or
+  its worktree directory name (`feat-login`); leave it out when the current
+  directory is in the session;
+- `dev-prism path NAME` prints the directory, for other tools:
+  `git -C "$(dev-prism path feat/login)" status`.
 
 ## Which command when
 
 | you want to | run |
 |---|---|
-| a new isolated session: worktree, branch and stack | `dev-prism create` (`--branch NAME`, `--base REF`) |
-| a stack for the directory you are in, no new worktree | `dev-prism create --in-place` |
-| the sessions of this repository | `dev-prism list` (`--json` for data) |
-| status, containers and URLs of your session | `dev-prism info` (`--json` for data) |
-| the ports and URLs as data | `dev-prism env --json` |
-| run tests or a tool against the session | `dev-prism with-env -- npm test` |
-| the logs of the stack or of one service | `dev-prism logs web --no-follow -n 100` |
-| free CPU and memory, keep the data | `dev-prism stop`, later `dev-prism start` |
-| stop every running session | `dev-prism stop-all` |
-| remove a session for good | `dev-prism destroy` (ask the user first) |
-| remove worktrees of stopped sessions | `dev-prism prune --dry-run`, then `dev-prism prune` (ask the user first) |
+| a new session: worktree, branch and stack | `dev-prism create --json --branch NAME` (`--base REF` to start from another commit); work in the `working_dir` it prints |
+| a stack for an existing directory, no new worktree | `dev-prism create --in-place` |
+| the directory of a session | `dev-prism path NAME` |
+| the sessions of this repository | `dev-prism list --json` |
+| status, containers and URLs of a session | `dev-prism info --json DIR` |
+| its ports and URLs as data | `dev-prism env --json DIR` |
+| run tests or a tool against it | `dev-prism with-env DIR -- npm test` |
+| the logs of its stack or of one service | `dev-prism logs DIR web --no-follow -n 100` |
+| free CPU and memory, keep the data | `dev-prism stop DIR`, later `dev-prism start DIR` |
+| remove a session for good | `dev-prism destroy DIR` (ask the user first) |
+| remove worktrees of stopped sessions | `dev-prism prune --dry-run`, then `dev-prism prune -y` (ask the user first) |
 | find out why something does not start | `dev-prism doctor` |
-
-`dev-prism create` prints the session directory: work (edit, commit, run
-tests) inside it.
 
 ## Ports and URLs
 
-Ports are chosen by Docker and change every time the session restarts.
-Never use the host ports written in the compose file; read them:
+Host ports are chosen when the stack starts. Never use the host ports
+written in the compose file; read them:
 
-- `dev-prism env --json` prints the session environment as a JSON object:
-  `SESSION_DIR`, `COMPOSE_PROJECT_NAME`, `COMPOSE_FILE`, one `<SERVICE>_PORT`
-  per service with a published port (service name upper-cased, other
-  characters replaced by `_`; a service with several ports also gets
-  `<SERVICE>_PORT_<container port>`), and `DATABASE_URL` when there is a
-  postgres service. Example: `dev-prism env --json | jq -r .WEB_PORT`.
+- `dev-prism env --json DIR` prints the session environment as one JSON
+  object: `SESSION_DIR`, `COMPOSE_PROJECT_NAME`, `COMPOSE_FILE`, one
+  `<SERVICE>_PORT` per service with a published port (service name
+  upper-cased, other characters replaced by `_`; a service with several
+  ports also gets `<SERVICE>_PORT_<container port>`), and `DATABASE_URL`
+  when there is a postgres service. Example:
+  `dev-prism env --json feat/login | jq -r .WEB_PORT`.
+- `dev-prism with-env DIR -- CMD` runs CMD with these variables set and
+  exits with CMD's exit code. Plain Compose on the session:
+  `dev-prism with-env DIR -- docker compose ps`.
 - `.env.session` in the session directory holds the same variables as
   dotenv lines (`set -a; . ./.env.session; set +a` loads them in a shell).
-  `dev-prism info` rewrites it when it is missing or stale.
-- `dev-prism with-env -- CMD` runs CMD with these variables set and exits
-  with CMD's exit code.
-- `dev-prism info --json` and `dev-prism list --json` list `ports[].url`
-  for each service.
-- A stopped session has no ports: `dev-prism stop` deletes `.env.session`
-  and `dev-prism env` fails until `dev-prism start` (which finds the new
-  ports and rewrites the file).
-- Plain compose on the session: `docker compose --env-file .env.session ps`.
+  Never give it to Compose's `--env-file` option: that replaces the
+  project's own `.env`.
+- `dev-prism info --json DIR` and `dev-prism list --json` list
+  `ports[].url` for each service.
+- A stopped session has no ports: `dev-prism env` fails until
+  `dev-prism start DIR` (which finds the new ports).
 
 ## Removing sessions: ask first
 
@@ -86,38 +106,45 @@ Never use the host ports written in the compose file; read them:
   volumes (database data), worktrees and branches.
 - `dev-prism destroy` checks git before touching anything: it refuses a
   worktree with uncommitted or untracked files (exit 1, the message names
-  how many) unless `--force`, and it keeps a branch whose commits are on no
+  them) unless `--force`, and it keeps a branch whose commits are on no
   other branch and not pushed (it says so). Commit or push the work rather
   than reaching for `--force`, and never pass `--force` without the user's
   explicit consent: with it the changes and the branch are lost.
-- `dev-prism destroy --all` destroys the sessions that are safe, lists the
-  ones it kept and exits 1.
-- `dev-prism prune` makes the same checks; `dev-prism prune --dry-run` only
-  lists what it would remove.
 - Without a terminal (as for an agent), `dev-prism destroy --all` and
   `dev-prism prune` stop and ask for `-y`; add `-y` only after the user
   agreed.
 - A session made with `--in-place` never has its directory removed.
+
+## New worktrees get only what is committed
+
+Commit `.claude/` (this skill, and the worktree hooks in
+`.claude/settings.json`) and `CLAUDE.md`, so that every new worktree and
+agent has them.
 "#;
 
-/// The `CLAUDE.md` section, markers included (no trailing newline, so the
-/// bytes after the end marker are kept as they are).
+/// The `CLAUDE.md` (and `AGENTS.md`) section, markers included (no trailing
+/// newline, so the bytes after the end marker are kept as they are).
 pub const SECTION: &str = r#"<!-- dev-prism:start -->
 ## Dev Sessions
 
 This repository runs its development stack with dev-prism: each session is a
-git worktree and branch with its own Docker Compose stack on random host
+git worktree and branch with its own Docker Compose stack on free host
 ports. Details: `.claude/skills/dev-prism/SKILL.md`.
 
-- Start one with `dev-prism create` (new worktree and branch; work in the
-  directory it prints) or `dev-prism create --in-place` (this directory).
-- Read ports and URLs from `.env.session` or `dev-prism env --json`; never
-  use the ports written in the compose file. `dev-prism with-env -- CMD`
-  runs CMD with them.
-- See sessions with `dev-prism list` and `dev-prism info`.
-- Ask the user before `dev-prism destroy` or `dev-prism prune`. `destroy`
-  refuses uncommitted work unless `--force`; do not pass `--force` without
-  the user's consent.
+- Started with `claude --worktree NAME`? Your worktree already is a session
+  with a running stack: `dev-prism info` shows it.
+- A new session: `dev-prism create --json --branch NAME`; work in the
+  `working_dir` it prints. `dev-prism path NAME` prints a session's
+  directory (NAME: its branch or worktree directory name).
+- Your shell may not stay in another directory: name the session instead of
+  using `cd` (`dev-prism -C DIR info`, `dev-prism env --json DIR`,
+  `dev-prism with-env DIR -- CMD`, `dev-prism logs DIR`); DIR may be the
+  session's branch or worktree directory name.
+- Read ports and URLs with `dev-prism env --json`; never use the ports
+  written in the compose file.
+- Ask the user before `dev-prism destroy` or `dev-prism prune`; never pass
+  `--force` without their consent.
+- Commit `.claude/` and this file, so that new worktrees have them.
 <!-- dev-prism:end -->"#;
 
 /// What to do with `CLAUDE.md`.
@@ -146,7 +173,7 @@ pub fn update_claude_md(existing: Option<&str>, section: &str, force: bool) -> R
         return Ok(Update::Write(format!("{text}{sep}{section}\n")));
     };
     let Some(len) = text[start..].find(END) else {
-        bail!("{CLAUDE_MD} has `{START}` but no `{END}` after it: add the end marker or remove the start marker, then run again");
+        bail!("it has `{START}` but no `{END}` after it: add the end marker or remove the start marker, then run again");
     };
     let end = start + len + END.len();
     let identical = &text[start..end] == section;
@@ -166,8 +193,53 @@ pub fn run(ctx: &Ctx, args: ClaudeArgs) -> Result<i32> {
         None => ctx.cwd.clone(),
     };
     install_skill(&root, args.force)?;
-    install_section(&root, args.force)?;
+    install_section(&root, CLAUDE_MD, args.force)?;
+    let agents = root.join(AGENTS_MD);
+    if agents.is_file() && !safefs::same_file(&agents, &root.join(CLAUDE_MD)) {
+        install_section(&root, AGENTS_MD, args.force)?;
+    }
+    install_settings(&root)?;
+    output::progress(
+        "Commit .claude/ and CLAUDE.md so that new worktrees have them; then `claude --worktree NAME` gives each agent a session of its own.",
+    );
     Ok(0)
+}
+
+/// Merge the worktree hooks into `.claude/settings.json`.
+fn install_settings(root: &Path) -> Result<()> {
+    let path = root.join(claude_settings::PATH);
+    let existing = read_text(&path)?;
+    let merged = claude_settings::merge(existing.as_deref())?;
+    for w in &merged.warnings {
+        output::warn(w);
+    }
+    match merged.text {
+        Some(text) => {
+            write(root, claude_settings::PATH, &text)?;
+            output::progress(&format!(
+                "Added the {} hook{} to {}",
+                merged.added.join(" and "),
+                if merged.added.len() == 1 { "" } else { "s" },
+                path.display()
+            ));
+        }
+        None if merged.warnings.is_empty() => {
+            output::progress(&format!("{} worktree hooks are up to date", path.display()));
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// A text file's content, `None` when it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!("{} is not UTF-8 text: not changed", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => bail!("could not read {}: {e}", path.display()),
+    }
 }
 
 /// Write a file of the repository (`rel` below `root`) through the
@@ -219,19 +291,14 @@ fn install_skill(root: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn install_section(root: &Path, force: bool) -> Result<()> {
-    let path = root.join(CLAUDE_MD);
-    let existing =
-        match std::fs::read(&path) {
-            Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                anyhow::anyhow!("{} is not UTF-8 text: not changed", path.display())
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => bail!("could not read {}: {e}", path.display()),
-        };
-    match update_claude_md(existing.as_deref(), SECTION, force)? {
+fn install_section(root: &Path, file: &str, force: bool) -> Result<()> {
+    let path = root.join(file);
+    let existing = read_text(&path)?;
+    let update = update_claude_md(existing.as_deref(), SECTION, force)
+        .with_context(|| format!("{} was not changed", path.display()))?;
+    match update {
         Update::Write(text) => {
-            write(root, CLAUDE_MD, &text)?;
+            write(root, file, &text)?;
             let what = if existing.is_none() {
                 "Wrote"
             } else {
@@ -311,6 +378,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(END), "{err}");
+    }
+
+    #[test]
+    fn texts_teach_names_and_never_env_file_with_the_session_file() {
+        for text in [SKILL, SECTION] {
+            assert!(!text.contains("--env-file .env.session"), "{text}");
+            for needed in ["dev-prism path", "-C DIR", "env --json", "with-env DIR --"] {
+                assert!(text.contains(needed), "{needed} missing");
+            }
+            assert!(text.contains("Commit `.claude/`"));
+        }
     }
 
     #[test]

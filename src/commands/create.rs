@@ -92,11 +92,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
         print_summary(ctx, &session, host.as_deref());
     }
     let dir = &session.id.working_dir;
-    if !args.no_setup {
-        let left = format!(
+    let left = args.failure_note.clone().unwrap_or_else(|| {
+        format!(
             "the session is left running in {} (fix it and run the command there, or `dev-prism destroy`)",
             dir.display()
-        );
+        )
+    });
+    if !args.no_setup {
         setup::run(
             "setup",
             &config.setup,
@@ -105,6 +107,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             &left,
         )?;
     }
+    setup::run(
+        "postStart",
+        &config.hooks.post_start,
+        dir,
+        &session.env(host.as_deref()),
+        &left,
+    )?;
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
         // Ctrl-C ends following (the services keep running) and, as for
@@ -220,14 +229,18 @@ fn create(
         (ctx.cwd.clone(), branch)
     } else {
         let repo = repo.context("not in a git repository")?;
-        let sessions_dir =
-            layout::sessions_dir(&repo.main_root, config.sessions_dir.as_deref(), prefix);
+        // The config's sessionsDir, else where the caller (a Claude Code
+        // hook's `base_path`) asks, else the default.
+        let sessions_dir = match (&config.sessions_dir, &args.sessions_dir) {
+            (None, Some(dir)) => dir.clone(),
+            (configured, _) => layout::sessions_dir(&repo.main_root, configured.as_deref(), prefix),
+        };
         let request = workspace::Request {
             repo,
             branch: args.branch.as_deref(),
             base: &args.base,
             sessions_dir,
-            sessions_dir_default: config.sessions_dir.is_none(),
+            sessions_dir_default: config.sessions_dir.is_none() && args.sessions_dir.is_none(),
             subdir: subdir.clone(),
             prefix,
         };
@@ -256,6 +269,7 @@ fn create(
     // 2. Files the stack needs that git does not carry.
     if let (Some(repo), Some(wt)) = (repo, made.worktree.as_mut()) {
         workspace::copy_env_files(&layout::join(&repo.main_root, &subdir), &dir, wt, copies)?;
+        crate::include::copy_into(repo, wt)?;
     }
 
     // 3. The compose project (what plain `docker compose` would run in the
@@ -305,6 +319,7 @@ fn create(
         env_files: copies.to_vec(),
         legacy: false,
         port_range: config.port_range.clone(),
+        pre_destroy: config.hooks.pre_destroy.clone(),
     };
 
     // 4. Generated files: all checked before any is written.

@@ -18,7 +18,7 @@ use crate::ownership;
 use crate::progress::{self, Op, Progress, Step};
 use crate::prompt;
 use crate::session::Session;
-use crate::teardown::{self, MadeWorktree, Plan, Target, Why};
+use crate::teardown::{self, MadeWorktree, Plan, PreDestroy, Target, Why};
 
 pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
     if args.all {
@@ -34,7 +34,8 @@ pub fn run(ctx: &Ctx, args: DestroyArgs) -> Result<i32> {
         return Ok(0);
     };
     let plan = teardown::plan(target_of(&s)?, Why::Destroy, args.force)?
-        .with_stop_timeout(args.timeout.timeout);
+        .with_stop_timeout(args.timeout.timeout)
+        .with_pre_destroy(pre_destroy_of(&s));
     output::progress(&format!("Destroying {}", s.id.working_dir.display()));
     let progress = Progress::services(&progress::service_labels(&s));
     let r = progress.watch(&s.id.project_name, Op::Down, || teardown::execute(plan))?;
@@ -116,7 +117,12 @@ fn run_all(ctx: &Ctx, args: &DestroyArgs) -> Result<i32> {
             };
             target_of(s)
                 .and_then(|t| teardown::plan(t, Why::Destroy, args.force))
-                .map(|plan| (lock, plan.with_stop_timeout(args.timeout.timeout)))
+                .map(|plan| {
+                    let plan = plan
+                        .with_stop_timeout(args.timeout.timeout)
+                        .with_pre_destroy(pre_destroy_of(s));
+                    (lock, plan)
+                })
                 .map_err(|e| format!("{e:#}"))
         },
     );
@@ -203,6 +209,16 @@ fn confirm(ctx: &Ctx, plans: &[Plan], kept: &[String]) -> Result<bool> {
             list.join("\n")
         ),
     )
+}
+
+/// The `preDestroy` commands recorded in the session's labels when it was
+/// created (the repository's config is not read), with the session
+/// environment.
+pub fn pre_destroy_of(s: &Session) -> PreDestroy {
+    PreDestroy {
+        commands: s.id.pre_destroy.clone(),
+        env: s.env(crate::docker::url_host_from_env().as_deref()),
+    }
 }
 
 /// What destroying the session `s` involves: its compose project, its

@@ -23,6 +23,10 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
     let dir = super::resolve_dir(ctx, args.dir.as_deref())?;
     let s = super::require_session(&dir)?;
     let _lock = lock_or_explain(&s, "start")?;
+    let post_start = post_start_commands(&s).unwrap_or_else(|e| {
+        output::warn(&format!("hooks.postStart will not run: {e:#}"));
+        Vec::new()
+    });
     let was_running = s.status() == Status::Running;
     let project = project_of(&s);
     if !was_running {
@@ -102,10 +106,27 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
             session: super::list::SessionJson::new(&s, host.as_deref()),
             moved,
         });
-        return Ok(0);
+    } else {
+        print_ports(&s, host.as_deref());
     }
+    let left = format!(
+        "the session is left running in {}",
+        s.id.working_dir.display()
+    );
+    crate::setup::run(
+        "postStart",
+        &post_start,
+        &s.id.working_dir,
+        &s.env(host.as_deref()),
+        &left,
+    )?;
+    Ok(0)
+}
+
+/// The session's ports as a table (stdout).
+fn print_ports(s: &Session, host: Option<&str>) {
     let rows = s
-        .ports(host.as_deref())
+        .ports(host)
         .into_iter()
         .map(|p| {
             vec![
@@ -116,7 +137,18 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
         })
         .collect();
     output::print(&output::table(&["SERVICE", "PORT", "URL"], rows));
-    Ok(0)
+}
+
+/// The config's `hooks.postStart` for a session (`start` may evaluate the
+/// config: it starts the stack anyway). None when the directory is gone.
+fn post_start_commands(s: &Session) -> Result<Vec<String>> {
+    let dir = &s.id.working_dir;
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let repo = crate::git::discover(dir)?;
+    let loaded = crate::config::load(&super::config_root(repo.as_ref(), dir))?;
+    Ok(loaded.config.hooks.post_start)
 }
 
 /// Before `start`: every recorded host port that something else holds now
@@ -179,7 +211,7 @@ fn lock_or_explain(s: &Session, what: &str) -> Result<crate::lock::Lock> {
 }
 
 /// `compose stop` (with `--timeout` when given), then the env files go.
-fn stop(s: &Session, timeout: Option<u32>) -> Result<()> {
+pub fn stop(s: &Session, timeout: Option<u32>) -> Result<()> {
     let mut cmd = project_of(s).cmd().args(["stop"]);
     if let Some(t) = timeout {
         cmd = cmd.arg("--timeout").arg(t.to_string());
@@ -246,8 +278,10 @@ pub fn run_stop_all(ctx: &Ctx, args: StopAllArgs) -> Result<i32> {
 }
 
 pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
-    // `logs web`: a first word that names a service of the current session,
-    // or that is not a directory, is a service; `.`, `../x`, `a/b` are paths.
+    // `logs web`: a first word that names a service of the current session
+    // is a service; else a directory, or a session's name (`feat-x`), is
+    // the session; anything else is a service. `.`, `../x`, `a/b` are
+    // paths (or names with a `/`, like a branch `feat/x`).
     if let Some(first) = args.dir.take() {
         let word = first.to_string_lossy().into_owned();
         let pathy = word.contains('/') || word == "." || word == "..";
@@ -260,7 +294,9 @@ pub fn run_logs(ctx: &Ctx, mut args: LogsArgs) -> Result<i32> {
                 })
                 .unwrap_or(false)
         };
-        if pathy || (is_dir && !is_service()) {
+        let names_session =
+            || !is_dir && super::resolve::names_a_session(ctx, &word).unwrap_or(false);
+        if pathy || (!is_service() && (is_dir || names_session())) {
             args.dir = Some(first);
         } else {
             args.services.insert(0, word);

@@ -15,11 +15,14 @@ pub mod create;
 pub mod destroy;
 pub mod doctor;
 pub mod env;
+pub mod hook;
 pub mod info;
 pub mod lifecycle;
 pub mod list;
 pub mod list_view;
+pub mod path;
 pub mod prune;
+pub mod resolve;
 pub mod session_files;
 
 /// What every command gets: where it runs and the global answers.
@@ -36,9 +39,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Some(dir) => std::fs::canonicalize(dir)
             .map_err(|e| anyhow::anyhow!("cannot use -C {}: {e}", dir.display()))?,
-        None => std::env::current_dir()
-            .and_then(std::fs::canonicalize)
-            .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?,
+        None => match std::env::current_dir().and_then(std::fs::canonicalize) {
+            Ok(dir) => dir,
+            // A hook finds its directories in its payload; Claude Code may
+            // run it from a directory that is gone.
+            Err(_) if matches!(cli.command, Command::Hook(_)) => PathBuf::from("/"),
+            Err(e) => bail!("cannot read the current directory: {e}"),
+        },
     };
     let ctx = Ctx { cwd, yes: cli.yes };
     match cli.command {
@@ -54,6 +61,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Logs(args) => lifecycle::run_logs(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
         Command::Claude(args) => claude::run(&ctx, args),
+        Command::Path(args) => path::run(&ctx, args),
+        Command::Hook(args) => hook::run(&ctx, args),
         Command::Doctor => doctor::run(&ctx),
         Command::Completions(args) => {
             let cmd = <Cli as clap::CommandFactory>::command();
@@ -89,13 +98,10 @@ pub fn config_root(repo: Option<&git::Repo>, dir: &Path) -> PathBuf {
     }
 }
 
-/// Resolve a DIR argument against the working directory.
+/// Resolve a DIR argument: a path (an existing one wins), or a session's
+/// branch or worktree directory name (see `resolve`).
 pub fn resolve_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<PathBuf> {
-    let Some(dir) = dir else {
-        return Ok(ctx.cwd.clone());
-    };
-    let joined = ctx.cwd.join(dir);
-    std::fs::canonicalize(&joined).or_else(|_| Ok(crate::layout::normalize(&joined)))
+    resolve::resolve_dir(ctx, dir)
 }
 
 /// Sessions in scope: the repository's (a session whose working dir is one
@@ -169,6 +175,7 @@ pub fn identity_of_marker(m: &Marker, common_dir: &Path) -> Identity {
         env_files: Vec::new(),
         legacy: false,
         port_range: None,
+        pre_destroy: Vec::new(),
     }
 }
 
@@ -256,6 +263,10 @@ pub fn find_session(dir: &Path) -> Result<Option<Session>> {
 pub fn require_session(dir: &Path) -> Result<Session> {
     match find_session(dir)? {
         Some(s) => Ok(s),
+        None if !dir.exists() => bail!(
+            "no session found in {}: no such directory, and no session has that branch or worktree directory name; run `dev-prism list` to see sessions",
+            dir.display()
+        ),
         None => bail!(
             "no session found in {}: run `dev-prism list` to see sessions, or `dev-prism create`",
             dir.display()

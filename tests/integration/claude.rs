@@ -82,18 +82,62 @@ fn commands(repo: &TestRepo) -> Vec<String> {
         .collect()
 }
 
+/// Global options that take a value, skipped before the command word.
+const GLOBAL_WITH_VALUE: [&str; 2] = ["-C", "--color"];
+
+/// The command word of `dev-prism …` text (global options skipped), and
+/// the words after it.
+fn command_words(rest: &str) -> (Option<String>, Vec<String>) {
+    let mut words = rest.split_whitespace().map(str::to_string);
+    while let Some(w) = words.next() {
+        if GLOBAL_WITH_VALUE.contains(&w.as_str()) {
+            words.next();
+        } else if !w.starts_with('-') {
+            return (Some(w), words.collect());
+        }
+    }
+    (None, Vec::new())
+}
+
 #[test]
 fn every_command_and_flag_mentioned_exists() {
     let repo = TestRepo::new("services: {}\n");
+    repo.write("AGENTS.md", "# Agents\n");
     repo.ok(&["claude"]);
     let commands = commands(&repo);
     assert!(commands.contains(&"prune".to_string()), "{commands:?}");
-    let text = format!("{}\n{}", read(&repo, SKILL), read(&repo, "CLAUDE.md"));
+    assert!(commands.contains(&"path".to_string()), "{commands:?}");
+    assert!(commands.contains(&"hook".to_string()), "{commands:?}");
+    let settings = read(&repo, ".claude/settings.json");
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        read(&repo, SKILL),
+        read(&repo, "CLAUDE.md"),
+        read(&repo, "AGENTS.md"),
+        settings
+    );
+    assert!(
+        !text.contains("--env-file .env.session"),
+        "a generated text recommends --env-file .env.session"
+    );
+    // the same section in AGENTS.md as in CLAUDE.md
+    assert_eq!(
+        section(&read(&repo, "AGENTS.md")),
+        section(&read(&repo, "CLAUDE.md"))
+    );
 
     // every `dev-prism <word>` in the prose is a command
     let mut seen = Vec::new();
     for (i, _) in text.match_indices("dev-prism ") {
-        let word: String = text[i + "dev-prism ".len()..]
+        let rest: String = text[i + "dev-prism ".len()..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let (Some(word), _) = command_words(&rest) else {
+            continue;
+        };
+        let word: String = word
             .chars()
             .take_while(|c| c.is_ascii_lowercase() || *c == '-')
             .collect();
@@ -106,7 +150,9 @@ fn every_command_and_flag_mentioned_exists() {
         );
         seen.push(word);
     }
-    for needed in ["create", "env", "destroy", "prune", "list", "with-env"] {
+    for needed in [
+        "create", "env", "destroy", "prune", "list", "with-env", "path", "logs", "info", "hook",
+    ] {
         assert!(seen.iter().any(|w| w == needed), "{needed} not mentioned");
     }
 
@@ -117,10 +163,20 @@ fn every_command_and_flag_mentioned_exists() {
         };
         let rest = rest.split('|').next().unwrap();
         let rest = rest.split(" -- ").next().unwrap();
-        let mut words = rest.split_whitespace();
-        let command = words.next().unwrap();
-        let help = stdout(&repo.ok(&[command, "--help"]));
-        for flag in words.filter(|w| w.starts_with('-')) {
+        let (Some(command), words) = command_words(rest) else {
+            panic!("`{span}` names no command");
+        };
+        let help = stdout(&repo.ok(&[&command, "--help"]));
+        let flags = rest
+            .split_whitespace()
+            .filter(|w| w.starts_with('-'))
+            .chain(
+                words
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|w| w.starts_with('-')),
+            );
+        for flag in flags {
             assert!(
                 help.split(|c: char| c.is_whitespace() || ",=[]".contains(c))
                     .any(|t| t == flag),
@@ -128,4 +184,85 @@ fn every_command_and_flag_mentioned_exists() {
             );
         }
     }
+}
+
+#[test]
+fn readme_never_recommends_env_file_with_the_session_file() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(!readme.contains("--env-file .env.session"));
+    assert!(readme.contains("## Using it with Claude Code"));
+}
+
+#[test]
+fn settings_json_gains_the_hooks_once_and_keeps_the_rest() {
+    let repo = TestRepo::new("services: {}\n");
+    // What `JSON.stringify(x, null, 2)` writes, with a hook of the user's.
+    let user = r#"{
+  "permissions": {
+    "allow": [
+      "Bash(npm test:*)"
+    ]
+  },
+  "hooks": {
+    "PostToolUse": [
+      {
+        "matcher": "Edit",
+        "hooks": [
+          {
+            "type": "command",
+            "command": "npx prettier --write"
+          }
+        ]
+      }
+    ]
+  },
+  "env": {"FOO": "bar"}
+}
+"#;
+    repo.write(".claude/settings.json", user);
+    let out = repo.ok(&["claude"]);
+    assert!(
+        stderr(&out).contains("Added the WorktreeCreate and WorktreeRemove hooks"),
+        "{}",
+        stderr(&out)
+    );
+    let once = read(&repo, ".claude/settings.json");
+    let v: serde_json::Value = serde_json::from_str(&once).unwrap();
+    let mut want: serde_json::Value = serde_json::from_str(user).unwrap();
+    for (event, command) in [
+        ("WorktreeCreate", "dev-prism hook worktree-create"),
+        ("WorktreeRemove", "dev-prism hook worktree-remove"),
+    ] {
+        want["hooks"][event] =
+            serde_json::json!([{"hooks": [{"type": "command", "command": command}]}]);
+    }
+    assert_eq!(v, want, "{once}");
+    // the user's bytes are all still there, in order
+    assert!(
+        once.starts_with(&user[..user.find("    ]\n  },").unwrap()]),
+        "{once}"
+    );
+    assert!(
+        once.ends_with("  \"env\": {\"FOO\": \"bar\"}\n}\n"),
+        "{once}"
+    );
+
+    let out = repo.ok(&["claude"]);
+    assert_eq!(read(&repo, ".claude/settings.json"), once, "no duplicates");
+    assert!(
+        stderr(&out).contains("worktree hooks are up to date"),
+        "{}",
+        stderr(&out)
+    );
+    repo.ok(&["claude", "--force"]);
+    assert_eq!(read(&repo, ".claude/settings.json"), once);
+
+    // invalid JSON: an error, and the file is left alone
+    repo.write(".claude/settings.json", "{\"hooks\": ");
+    let out = repo.cmd().arg("claude").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("settings.json"), "{}", stderr(&out));
+    assert_eq!(read(&repo, ".claude/settings.json"), "{\"hooks\": ");
 }

@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod agents;
 mod claude;
 mod core;
 mod errors;
@@ -13,7 +14,10 @@ mod hardening;
 mod hardening_safety;
 mod hardening_signals;
 mod hardening_soak;
+mod hooks;
+mod include;
 mod lifecycle;
+mod names;
 mod perf;
 mod picture;
 mod prune;
