@@ -233,10 +233,16 @@ pub enum Command {
         dev-prism prune                # list, then ask (on a terminal)\n  \
         dev-prism prune -y             # remove without asking (scripts)")]
     Prune(PruneArgs),
-    /// Install the Claude Code skill and CLAUDE.md section for dev-prism
-    #[command(after_long_help = "Examples:\n  \
+    /// Set up Claude Code: skill, CLAUDE.md section, worktree hooks
+    #[command(
+        after_long_help = "Writes .claude/skills/dev-prism/SKILL.md, a Dev Sessions section in \
+        CLAUDE.md (and AGENTS.md when there is one) and the WorktreeCreate/WorktreeRemove hooks in \
+        .claude/settings.json, so that `claude --worktree NAME` gets a session of its own. \
+        Commit .claude/ and CLAUDE.md.\n\n\
+        Examples:\n  \
         dev-prism claude               # add what is missing; keeps your edits\n  \
-        dev-prism claude --force       # replace SKILL.md and the CLAUDE.md section")]
+        dev-prism claude --force       # replace SKILL.md and the Dev Sessions sections"
+    )]
     Claude(ClaudeArgs),
     /// Print a session's directory (by branch or worktree directory name)
     #[command(after_long_help = "Examples:\n  \
@@ -481,7 +487,8 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct ClaudeArgs {
-    /// Replace files and sections that already exist
+    /// Replace SKILL.md and the Dev Sessions sections when they differ
+    /// (the hooks of settings.json are only ever added)
     #[arg(short, long)]
     pub force: bool,
 }

@@ -116,3 +116,28 @@ fn an_ambiguous_name_lists_the_candidates() {
     repo.ok(&["destroy", folder.to_str().unwrap()]);
     repo.ok(&["destroy", worktree.to_str().unwrap()]);
 }
+
+#[test]
+fn a_name_lookup_runs_no_repository_code() {
+    // The config is code: evaluating it leaves a trace.
+    let config = "import fs from 'node:fs';\n\
+        fs.appendFileSync(new URL('./evaluated.log', import.meta.url), 'x\\n');\n\
+        export default {};\n";
+    let repo = TestRepo::named(
+        "repo",
+        &[("compose.yaml", COMPOSE), ("session.config.mjs", config)],
+    );
+    let dir = repo.create_branch("mjs/x");
+    let trace = repo.root.join("evaluated.log");
+    assert!(trace.is_file(), "create evaluates the config");
+    std::fs::remove_file(&trace).unwrap();
+    assert_eq!(path_of(&repo, "mjs/x"), dir);
+    repo.ok(&["info", "mjs-x"]);
+    repo.ok(&["env", "--json", "mjs/x"]);
+    repo.ok(&["logs", "mjs-x", "--no-follow"]);
+    repo.ok(&["destroy", "mjs-x"]);
+    assert!(
+        !trace.exists(),
+        "a command that looked a session up by name ran the config"
+    );
+}
