@@ -95,6 +95,30 @@ impl Config {
             .unwrap_or(crate::session::OVERRIDE_FILE)
     }
 
+    /// The prefix of the session project names: `projectName`, else the
+    /// main worktree's directory name.
+    pub fn prefix(&self, main_root: &Path) -> String {
+        self.project_name.clone().unwrap_or_else(|| {
+            main_root
+                .file_name()
+                .map_or_else(|| "session".into(), |n| n.to_string_lossy().into_owned())
+        })
+    }
+
+    /// A warning for each `--without` name that is not one of the apps.
+    pub fn unknown_apps(&self, without: &[String]) -> Vec<String> {
+        let apps = if self.apps.is_empty() {
+            "none".to_string()
+        } else {
+            self.apps.join(", ")
+        };
+        without
+            .iter()
+            .filter(|w| !self.apps.contains(w))
+            .map(|w| format!("--without {w}: `{w}` is not one of the config's apps ({apps})"))
+            .collect()
+    }
+
     pub fn env_file(&self) -> &str {
         self.env_file.as_deref().unwrap_or(crate::session::ENV_FILE)
     }

@@ -602,57 +602,6 @@ mod tests {
         assert!(warnings.contains("node_modules/escape ->"), "{warnings}");
     }
 
-    /// Tuning aid: `DEV_PRISM_BENCH_SRC=dir cargo test --release --bin
-    /// dev-prism -- --ignored bench_copy --nocapture`.
-    #[test]
-    #[ignore]
-    fn bench_copy() {
-        let src = PathBuf::from(std::env::var("DEV_PRISM_BENCH_SRC").unwrap());
-        let parent = src.parent().unwrap().to_path_buf();
-        let name = src.file_name().unwrap().to_string_lossy().into_owned();
-        let sync = || {
-            let _ = std::process::Command::new("sync").status();
-        };
-        let ours = |round: usize| {
-            let dst = parent.join(format!("bench-dst-{round}"));
-            std::fs::create_dir_all(&dst).unwrap();
-            sync();
-            let t = Instant::now();
-            copy_tree(&parent, &dst, &[format!("{name}/")]).unwrap();
-            let took = t.elapsed();
-            std::fs::remove_dir_all(&dst).unwrap();
-            took
-        };
-        let cp = |round: usize| {
-            let dst = parent.join(format!("bench-cp-{round}"));
-            sync();
-            let t = Instant::now();
-            std::process::Command::new("cp")
-                .arg("-a")
-                .arg(&src)
-                .arg(&dst)
-                .status()
-                .unwrap();
-            let took = t.elapsed();
-            std::fs::remove_dir_all(&dst).unwrap();
-            took
-        };
-        for round in 0..6 {
-            let (a, b) = if round % 2 == 0 {
-                let a = ours(round);
-                (a, cp(round))
-            } else {
-                let b = cp(round);
-                (ours(round), b)
-            };
-            println!(
-                "threads {} ours {a:?} cp -a {b:?} ratio {:.2}",
-                copy_threads(),
-                a.as_secs_f64() / b.as_secs_f64()
-            );
-        }
-    }
-
     #[test]
     fn never_writes_through_a_symlinked_directory_of_the_worktree() {
         use std::os::unix::fs::symlink;

@@ -170,6 +170,32 @@ impl Chooser {
     }
 }
 
+/// For re-rendering the override once the stack runs: the host port each
+/// `(service, port)` was given (`given`, from the containers), else the one
+/// the first override (`planned`) chose — so the file records the ports
+/// the session has.
+pub fn keep_given<'a>(
+    given: &'a [crate::session::SessionPort],
+    planned: &str,
+) -> impl FnMut(&str, &Port) -> Option<u16> + 'a {
+    let planned = entries(planned);
+    move |svc, p| {
+        let same = |s: &str, target: u16, proto: &str| {
+            s == svc && target == p.target && proto == p.protocol
+        };
+        given
+            .iter()
+            .find(|g| same(&g.service, g.container_port, &g.protocol))
+            .map(|g| g.host_port)
+            .or_else(|| {
+                planned
+                    .iter()
+                    .find(|e| same(&e.service, e.target, &e.protocol))
+                    .and_then(|e| e.published)
+            })
+    }
+}
+
 /// Whether `port` can be bound on `host_ip` right now (nothing else holds it).
 pub fn is_free(host_ip: Option<&str>, port: u16, protocol: &str) -> bool {
     let ip: IpAddr = host_ip

@@ -537,6 +537,31 @@ fn run_pre_destroy(dir: &Path, pre: &PreDestroy, force: bool) -> Result<()> {
     }
 }
 
+/// A `create` that failed (`cause`) or was interrupted takes back what it
+/// made, `target`, by this same plan; `lock` (the session's) is released
+/// after. The error says what happened, and what is left if the rollback
+/// itself stopped (a second signal, the engine lost).
+pub fn rollback<L>(target: Target, lock: L, cause: anyhow::Error) -> anyhow::Error {
+    interrupt::acknowledge();
+    crate::output::progress("Rolling back: removing what this create made");
+    let result = plan(target, Why::Rollback, true).and_then(execute);
+    drop(lock);
+    match (result, interrupt::signal()) {
+        (Ok(_), Some(sig)) => interrupt::error(format!(
+            "interrupted ({}): everything this create made was removed",
+            interrupt::name(sig)
+        )),
+        (Ok(_), None) => cause,
+        (Err(e), sig) => {
+            let msg = format!("{cause:#}\n  and the rollback stopped: {e:#}");
+            match sig {
+                Some(_) => interrupt::error(msg),
+                None => anyhow::anyhow!(msg),
+            }
+        }
+    }
+}
+
 fn stop_if_signalled(what: &str) -> Result<()> {
     if interrupt::pending() {
         let sig = interrupt::signal().unwrap_or(2);

@@ -264,6 +264,39 @@ pub fn record(made: &mut MadeWorktree, update: impl FnOnce(&mut Marker)) -> Resu
     ownership::write_marker(&made.admin.dir, marker)
 }
 
+/// The names dev-prism generates, never a base compose file.
+pub fn reserved(config: &crate::config::Config) -> [&str; 2] {
+    [config.override_file(), crate::session::OVERRIDE_FILE]
+}
+
+/// The files a new worktree gets from the main checkout: `envFiles`, or —
+/// with no config saying otherwise — the gitignored files Compose itself
+/// reads there (its `.env`, `env_file:` entries).
+pub fn files_to_copy(
+    cwd: &Path,
+    in_place: bool,
+    repo: Option<&Repo>,
+    config: &crate::config::Config,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let Some(repo) = repo.filter(|_| !in_place) else {
+        return Ok(Vec::new());
+    };
+    if !config.env_files.is_empty() {
+        return Ok(config.env_files.clone());
+    }
+    let subdir = cwd.strip_prefix(&repo.toplevel).unwrap_or(Path::new(""));
+    let src = layout::join(&repo.main_root, subdir);
+    let picture = layout::picture(&src, config.compose_files.as_deref(), &reserved(config))?;
+    let project = crate::docker::ComposeProject {
+        dir: src.clone(),
+        name: crate::session::project_name(prefix, &src),
+        files: picture.files.clone(),
+        profiles: layout::session_profiles(&picture.profiles, &config.apps, true, &[]),
+    };
+    zero_config_copies(repo, &src, &picture, &project)
+}
+
 /// Zero config: the gitignored files Compose itself reads in the project
 /// folder `src` of the main checkout — its `.env`, the project directory's
 /// `.env` and the services' `env_file:` entries — relative to `src`. Asks Compose

@@ -26,7 +26,7 @@ pub const END: &str = "<!-- dev-prism:end -->";
 /// command (checked by the integration tests against `dev-prism --help`).
 pub const SKILL: &str = r#"---
 name: dev-prism
-description: Run this repository in isolated dev sessions with dev-prism; each session is its own git worktree and branch plus its own Docker Compose stack on random host ports, with the ports in .env.session. Use when you need a running stack (database, services) to develop or test against, need its ports or URLs, or need to stop or clean up sessions.
+description: Run this repository in isolated dev sessions with dev-prism; each session is its own git worktree and branch plus its own Docker Compose stack on host ports of its own, with the ports in .env.session. Use when you need a running stack (database, services) to develop or test against, need its ports or URLs, or need to stop or clean up sessions.
 ---
 
 # dev-prism
@@ -77,8 +77,9 @@ commands, so do not rely on `cd`; name the session in each command:
 
 ## Ports and URLs
 
-Host ports are chosen when the stack starts. Never use the host ports
-written in the compose file; read them:
+Each session has host ports of its own, on 127.0.0.1, kept across
+`stop`/`start` (one another program took meanwhile moves, and `start` says
+so). Never use the host ports written in the compose file; read them:
 
 - `dev-prism env --json DIR` prints the session environment as one JSON
   object: `SESSION_DIR`, `COMPOSE_PROJECT_NAME`, `COMPOSE_FILE`, one
@@ -95,9 +96,9 @@ written in the compose file; read them:
   Never give it to Compose's `--env-file` option: that replaces the
   project's own `.env`.
 - `dev-prism info --json DIR` and `dev-prism list --json` list
-  `ports[].url` for each service.
-- A stopped session has no ports: `dev-prism env` fails until
-  `dev-prism start DIR` (which finds the new ports).
+  `ports[].address` for each service (a URL where the port speaks HTTP).
+- A stopped session's services are down: `dev-prism env` fails until
+  `dev-prism start DIR`.
 
 ## Removing sessions: ask first
 
@@ -163,6 +164,16 @@ pub fn update_claude_md(existing: Option<&str>, section: &str, force: bool) -> R
         return Ok(Update::Write(format!("{section}\n")));
     };
     let Some(start) = text.find(START) else {
+        // The original tool's unmarked section is replaced, not doubled.
+        if let Some((from, to)) = original_section(text) {
+            let rest = &text[to..];
+            let sep = if rest.is_empty() { "" } else { "\n" };
+            // `rest` starts at the next heading: one blank line before it.
+            return Ok(Update::Write(format!(
+                "{}{section}\n{sep}{rest}",
+                &text[..from]
+            )));
+        }
         let sep = if text.is_empty() || text.ends_with("\n\n") {
             ""
         } else if text.ends_with('\n') {
@@ -185,6 +196,26 @@ pub fn update_claude_md(existing: Option<&str>, section: &str, force: bool) -> R
         &text[..start],
         &text[end..]
     )))
+}
+
+/// The byte range of the original dev-prism's `## Dev Sessions` section
+/// (written without markers): from its heading to the next heading of the
+/// same or a higher level (or the end).
+fn original_section(text: &str) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    let mut from = None;
+    for line in text.split_inclusive('\n') {
+        let heading = line.trim_end();
+        match from {
+            None if heading == "## Dev Sessions" => from = Some(offset),
+            Some(start) if heading.starts_with("# ") || heading.starts_with("## ") => {
+                return Some((start, offset));
+            }
+            _ => {}
+        }
+        offset += line.len();
+    }
+    from.map(|start| (start, text.len()))
 }
 
 pub fn run(ctx: &Ctx, args: ClaudeArgs) -> Result<i32> {
@@ -370,6 +401,24 @@ mod tests {
         let forced = written(update_claude_md(Some(&old), SECTION, true).unwrap());
         assert_eq!(forced, format!("{once}tail\n"));
         assert_eq!(forced.matches(START).count(), 1);
+    }
+
+    #[test]
+    fn the_original_tools_section_is_replaced_not_doubled() {
+        let before = "# Project\n\n## Dev Sessions\n\nUse `dev-prism create` and read\n.env.session.\n\n## Testing\n\nRun the tests.\n";
+        let t = written(update_claude_md(Some(before), SECTION, false).unwrap());
+        assert_eq!(t.matches("## Dev Sessions").count(), 1, "{t}");
+        assert_eq!(
+            t,
+            format!("# Project\n\n{SECTION}\n\n## Testing\n\nRun the tests.\n")
+        );
+        let at_end = "# P\n\n## Dev Sessions\nold text\n";
+        let t = written(update_claude_md(Some(at_end), SECTION, false).unwrap());
+        assert_eq!(t, format!("# P\n\n{SECTION}\n"));
+        assert_eq!(
+            update_claude_md(Some(&t), SECTION, false).unwrap(),
+            Update::Keep { identical: true }
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::progress::{Op, Progress, Step};
 use crate::ready;
 use crate::session::{self, group_sessions, label, Identity, Session};
 use crate::setup;
-use crate::teardown::{self, GeneratedFile, MadeWorktree, Target, Why};
+use crate::teardown::{self, GeneratedFile, MadeWorktree, Target};
 use crate::workspace;
 
 /// What this create made so far, so a failure can take it back.
@@ -33,6 +33,33 @@ struct Made {
     generated: Vec<GeneratedFile>,
     project: Option<ComposeProject>,
     lock: Option<Lock>,
+}
+
+impl Made {
+    /// Take back what this create made (by the teardown plan); the error
+    /// says what happened.
+    fn rollback(self, cause: anyhow::Error) -> anyhow::Error {
+        let Made {
+            worktree,
+            dir,
+            generated,
+            project,
+            lock,
+        } = self;
+        if worktree.is_none() && project.is_none() && generated.is_empty() {
+            return cause; // nothing was made
+        }
+        let Some(dir) = dir.or_else(|| worktree.as_ref().map(|w| w.top.clone())) else {
+            return cause;
+        };
+        let target = Target {
+            dir,
+            projects: project.into_iter().collect(),
+            generated,
+            worktree,
+        };
+        teardown::rollback(target, lock, cause)
+    }
 }
 
 pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
@@ -51,22 +78,16 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
         output::warn(w);
     }
     let config = loaded.config;
-    let main_root = repo
-        .as_ref()
-        .map_or(ctx.cwd.clone(), |r| r.main_root.clone());
-    let prefix = config.project_name.clone().unwrap_or_else(|| {
-        main_root
-            .file_name()
-            .map_or_else(|| "session".into(), |n| n.to_string_lossy().into_owned())
-    });
+    let prefix = config.prefix(repo.as_ref().map_or(&ctx.cwd, |r| &r.main_root));
     // Fail early, before anything is made: no compose file, no engine.
     layout::picture(
         &ctx.cwd,
         config.compose_files.as_deref(),
-        &reserved(&config),
+        &workspace::reserved(&config),
     )?;
     docker::ps_ids(&[format!("{}={}", label::WORKING_DIR, ctx.cwd.display())])?;
-    let copies = files_to_copy(ctx, &args, repo.as_ref(), &config, &prefix)?;
+    let copies =
+        workspace::files_to_copy(&ctx.cwd, args.in_place, repo.as_ref(), &config, &prefix)?;
 
     let mut made = Made::default();
     let session = match create(
@@ -79,7 +100,7 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
         &mut made,
     ) {
         Ok(s) => s,
-        Err(e) => return Err(rollback(made, e)),
+        Err(e) => return Err(made.rollback(e)),
     };
     let host = docker::url_host_from_env();
     // The answer first: even when a setup command fails, a script learns
@@ -89,7 +110,7 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             &super::list::SessionJson::new(&session, host.as_deref()).current_in(&ctx.cwd),
         );
     } else {
-        print_summary(ctx, &session, host.as_deref());
+        super::list_view::print_summary(&session, &ctx.cwd, host.as_deref());
     }
     let dir = &session.id.working_dir;
     let left = args.failure_note.clone().unwrap_or_else(|| {
@@ -98,22 +119,10 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             dir.display()
         )
     });
-    if !args.no_setup {
-        setup::run(
-            "setup",
-            &config.setup,
-            dir,
-            &session.env(host.as_deref()),
-            &left,
-        )?;
-    }
-    setup::run(
-        "postStart",
-        &config.hooks.post_start,
-        dir,
-        &session.env(host.as_deref()),
-        &left,
-    )?;
+    let env = session.env(host.as_deref());
+    let setup: &[String] = if args.no_setup { &[] } else { &config.setup };
+    setup::run("setup", setup, dir, &env, &left)?;
+    setup::run("postStart", &config.hooks.post_start, dir, &env, &left)?;
     if args.no_detach {
         output::progress("Following logs (Ctrl-C stops following; the services keep running)");
         // Ctrl-C ends following (the services keep running) and, as for
@@ -125,83 +134,6 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
             .status_any();
     }
     Ok(0)
-}
-
-/// Take back what `made` holds; the error says what happened.
-fn rollback(made: Made, cause: anyhow::Error) -> anyhow::Error {
-    let Made {
-        worktree,
-        dir,
-        generated,
-        project,
-        lock,
-    } = made;
-    if worktree.is_none() && project.is_none() && generated.is_empty() {
-        return cause; // nothing was made
-    }
-    let Some(dir) = dir.or_else(|| worktree.as_ref().map(|w| w.top.clone())) else {
-        return cause;
-    };
-    interrupt::acknowledge();
-    output::progress("Rolling back: removing what this create made");
-    let target = Target {
-        dir,
-        projects: project.into_iter().collect(),
-        generated,
-        worktree,
-    };
-    let result = teardown::plan(target, Why::Rollback, true).and_then(teardown::execute);
-    drop(lock);
-    match (result, interrupt::signal()) {
-        (Ok(_), Some(sig)) => interrupt::error(format!(
-            "interrupted ({}): everything this create made was removed",
-            interrupt::name(sig)
-        )),
-        (Ok(_), None) => cause,
-        (Err(e), _) => {
-            let msg = format!("{cause:#}\n  and the rollback stopped: {e:#}");
-            match interrupt::signal() {
-                Some(_) => interrupt::error(msg),
-                None => anyhow::anyhow!(msg),
-            }
-        }
-    }
-}
-
-/// The names dev-prism generates, never a base compose file.
-fn reserved(config: &Config) -> [&str; 2] {
-    [config.override_file(), session::OVERRIDE_FILE]
-}
-
-/// The files a new worktree gets from the main checkout: `envFiles`, or —
-/// with no config saying otherwise — the gitignored files Compose itself
-/// reads there (its `.env`, `env_file:` entries).
-fn files_to_copy(
-    ctx: &Ctx,
-    args: &CreateArgs,
-    repo: Option<&git::Repo>,
-    config: &Config,
-    prefix: &str,
-) -> Result<Vec<String>> {
-    let Some(repo) = repo.filter(|_| !args.in_place) else {
-        return Ok(Vec::new());
-    };
-    if !config.env_files.is_empty() {
-        return Ok(config.env_files.clone());
-    }
-    let subdir = ctx
-        .cwd
-        .strip_prefix(&repo.toplevel)
-        .unwrap_or(Path::new(""));
-    let src = layout::join(&repo.main_root, subdir);
-    let picture = layout::picture(&src, config.compose_files.as_deref(), &reserved(config))?;
-    let project = ComposeProject {
-        dir: src.clone(),
-        name: session::project_name(prefix, &src),
-        files: picture.files.clone(),
-        profiles: layout::session_profiles(&picture.profiles, &config.apps, true, &[]),
-    };
-    workspace::zero_config_copies(repo, &src, &picture, &project)
 }
 
 fn create(
@@ -274,9 +206,15 @@ fn create(
 
     // 3. The compose project (what plain `docker compose` would run in the
     // session directory) and its resolved services.
-    let picture = layout::picture(&dir, config.compose_files.as_deref(), &reserved(config))?;
+    let picture = layout::picture(
+        &dir,
+        config.compose_files.as_deref(),
+        &workspace::reserved(config),
+    )?;
     let mut files = picture.files.clone();
-    warn_unknown_apps(args, config);
+    for w in config.unknown_apps(&args.without) {
+        output::warn(&w);
+    }
     let profiles = layout::session_profiles(
         &picture.profiles,
         &config.apps,
@@ -402,25 +340,13 @@ fn create(
     // The ports Docker gave are the session's from now on (on a remote
     // engine it chose them; locally they are the ones probed).
     let given = session.ports(None);
-    let planned = ports::entries(&plan.text);
+    let mut keep = ports::keep_given(&given, &plan.text);
     let sticky = compose::session_override_placed(
         &resolved,
         &extra,
         |svc, p| {
-            let same = |s: &str, target: u16, proto: &str| {
-                s == svc && target == p.target && proto == p.protocol
-            };
-            let keep = given
-                .iter()
-                .find(|g| same(&g.service, g.container_port, &g.protocol))
-                .map(|g| g.host_port)
-                .or_else(|| {
-                    planned
-                        .iter()
-                        .find(|e| same(&e.service, e.target, &e.protocol))
-                        .and_then(|e| e.published)
-                });
-            chooser.place(p, bind.as_deref(), false, keep)
+            let kept = keep(svc, &p);
+            chooser.place(p, bind.as_deref(), false, kept)
         },
         |svc, port| identity.labels(svc, port),
     );
@@ -440,19 +366,6 @@ fn create(
     Ok(session)
 }
 
-fn warn_unknown_apps(args: &CreateArgs, config: &Config) {
-    for w in args.without.iter().filter(|w| !config.apps.contains(w)) {
-        let apps = if config.apps.is_empty() {
-            "none".to_string()
-        } else {
-            config.apps.join(", ")
-        };
-        output::warn(&format!(
-            "--without {w}: `{w}` is not one of the config's apps ({apps})"
-        ));
-    }
-}
-
 fn refuse_existing(containers: &[crate::inspect::Container], dir: &Path) -> Result<()> {
     let here: Vec<crate::inspect::Container> = containers
         .iter()
@@ -470,33 +383,4 @@ fn refuse_existing(containers: &[crate::inspect::Container], dir: &Path) -> Resu
         ),
         None => Ok(()),
     }
-}
-
-fn print_summary(ctx: &Ctx, s: &Session, host: Option<&str>) {
-    output::progress(&format!(
-        "{} session {}",
-        output::green("Created"),
-        output::bold(&super::display_path(&s.id.working_dir, &ctx.cwd))
-    ));
-    let mut text = format!("directory: {}\n", s.id.working_dir.display());
-    if let Some(b) = &s.id.branch {
-        text.push_str(&format!("branch:    {b}\n"));
-    }
-    text.push_str(&format!("project:   {}\n", s.id.project_name));
-    let rows: Vec<Vec<String>> = s
-        .ports(host)
-        .into_iter()
-        .map(|p| {
-            vec![
-                p.service.clone(),
-                format!("{}/{}", p.container_port, p.protocol),
-                p.address,
-            ]
-        })
-        .collect();
-    if !rows.is_empty() {
-        text.push('\n');
-        text.push_str(&output::table(&["SERVICE", "PORT", "URL"], rows));
-    }
-    output::print(&text);
 }

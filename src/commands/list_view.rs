@@ -454,6 +454,36 @@ pub fn render(
     out
 }
 
+/// What `create` prints: where the session is and its URLs.
+pub fn print_summary(s: &crate::session::Session, cwd: &std::path::Path, host: Option<&str>) {
+    crate::output::progress(&format!(
+        "{} session {}",
+        crate::output::green("Created"),
+        crate::output::bold(&super::display_path(&s.id.working_dir, cwd))
+    ));
+    let mut text = format!("directory: {}\n", s.id.working_dir.display());
+    if let Some(b) = &s.id.branch {
+        text.push_str(&format!("branch:    {b}\n"));
+    }
+    text.push_str(&format!("project:   {}\n", s.id.project_name));
+    let rows: Vec<Vec<String>> = s
+        .ports(host)
+        .into_iter()
+        .map(|p| {
+            vec![
+                p.service.clone(),
+                format!("{}/{}", p.container_port, p.protocol),
+                p.address,
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        text.push('\n');
+        text.push_str(&crate::output::table(&["SERVICE", "PORT", "URL"], rows));
+    }
+    crate::output::print(&text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
