@@ -84,6 +84,8 @@ pub struct Repo {
     pub main_root: PathBuf,
     /// The common git dir (`.git` of the main worktree).
     pub common_dir: PathBuf,
+    /// Every worktree, as `git worktree list` gave them when found.
+    pub worktrees: Vec<Worktree>,
 }
 
 /// Find the repository containing `dir`; `None` when it is not in one. A
@@ -120,8 +122,9 @@ pub fn discover(dir: &Path) -> Result<Option<Repo>> {
     };
     let toplevel = canonical(Path::new(top));
     let common_dir = canonical(&dir.join(common));
-    let main_root = worktrees(&toplevel)?
-        .into_iter()
+    let worktrees = worktrees(&toplevel)?;
+    let main_root = worktrees
+        .iter()
         .find(|w| !w.bare)
         .map(|w| canonical(&w.path))
         .unwrap_or_else(|| toplevel.clone());
@@ -129,6 +132,7 @@ pub fn discover(dir: &Path) -> Result<Option<Repo>> {
         toplevel,
         main_root,
         common_dir,
+        worktrees,
     }))
 }
 

@@ -152,11 +152,11 @@ fn create(
         .to_path_buf();
     let (dir, branch) = if args.in_place {
         let branch = repo.and_then(|r| {
-            git::worktrees(&r.toplevel)
-                .ok()?
-                .into_iter()
+            r.worktrees
+                .iter()
                 .find(|w| w.path == r.toplevel)?
                 .branch
+                .clone()
         });
         (ctx.cwd.clone(), branch)
     } else {

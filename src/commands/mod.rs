@@ -117,7 +117,7 @@ pub fn sessions_in_scope(dir: &Path, global: bool) -> Result<(Vec<Session>, bool
     let Some(repo) = git::discover(dir)? else {
         return Ok((all, true));
     };
-    let worktrees = git::worktrees(&repo.toplevel)?;
+    let worktrees = &repo.worktrees;
     let mut mine: Vec<Session> = all
         .into_iter()
         .filter(|s| {
