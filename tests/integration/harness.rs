@@ -166,7 +166,29 @@ impl TestRepo {
 
 impl Drop for TestRepo {
     fn drop(&mut self) {
-        for project in self.projects() {
+        let mut projects = self.projects();
+        // Projects whose containers are gone (a test removed them, then
+        // failed) still have networks and volumes: their names end with the
+        // hash of a session directory of this test.
+        let mut dirs = vec![self.root.clone()];
+        if let Ok(entries) = std::fs::read_dir(&self.base) {
+            for sessions in entries.flatten().filter(|e| e.path().is_dir()) {
+                if let Ok(inner) = std::fs::read_dir(sessions.path()) {
+                    dirs.extend(inner.flatten().map(|e| e.path()));
+                }
+            }
+        }
+        let suffixes: Vec<String> = dirs.iter().map(|d| format!("-{}", path_hash(d))).collect();
+        let fmt = "{{.Label \"com.docker.compose.project\"}}";
+        for kind in ["network", "volume"] {
+            for name in docker(&[kind, "ls", "--format", fmt]).lines() {
+                if suffixes.iter().any(|s| name.ends_with(s)) && !projects.iter().any(|p| p == name)
+                {
+                    projects.push(name.to_string());
+                }
+            }
+        }
+        for project in projects {
             cleanup_project(&project);
         }
     }
