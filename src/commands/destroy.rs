@@ -142,33 +142,43 @@ fn run_all(ctx: &Ctx, args: &DestroyArgs) -> Result<i32> {
         return Ok(1);
     }
     // Then all of them at once, a few at a time.
+    let labelled = plans
+        .into_iter()
+        .map(|p| (super::list_view::label(&p.target().dir, &ctx.cwd), p))
+        .collect();
+    let outcomes = execute_all(labelled, "destroying", "destroyed");
+    drop(locks);
+    bulk::conclude("destroyed", "session", outcomes, problems)
+}
+
+/// Carry out planned teardowns [`bulk::AT_ONCE`] at a time, each with its
+/// progress line (`active` while it runs, `done` after): one outcome each.
+pub fn execute_all(plans: Vec<(String, Plan)>, active: &str, done: &str) -> Vec<bulk::Outcome> {
+    let labels: Vec<String> = plans.iter().map(|(l, _)| l.clone()).collect();
     let items: Vec<(String, Mutex<Option<Plan>>)> = plans
         .into_iter()
-        .map(|p| {
-            let label = super::list_view::label(&p.target().dir, &ctx.cwd);
-            (label, Mutex::new(Some(p)))
-        })
+        .map(|(label, plan)| (label, Mutex::new(Some(plan))))
         .collect();
-    let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
     let progress = Progress::sessions(&labels);
     let reports = bulk::run(&items, bulk::AT_ONCE, |(label, plan)| {
         let plan = plan.lock().ok().and_then(|mut p| p.take());
         let Some(plan) = plan else {
             return Err(anyhow::anyhow!("planned twice"));
         };
-        progress.set(label, Step::active("destroying"));
+        progress.set(label, Step::active(active));
         let r = teardown::execute(plan);
-        progress.set(label, progress::result_step(&r, "destroyed"));
+        progress.set(label, progress::result_step(&r, done));
         r
     });
     progress.finish();
-    drop(locks);
-    let mut outcomes = Vec::new();
-    for (label, r) in labels.into_iter().zip(reports) {
-        let result = r.map(|r| r.map(report));
-        outcomes.push(bulk::Outcome { label, result });
-    }
-    bulk::conclude("destroyed", "session", outcomes, problems)
+    labels
+        .into_iter()
+        .zip(reports)
+        .map(|(label, r)| bulk::Outcome {
+            label,
+            result: r.map(|r| r.map(report)),
+        })
+        .collect()
 }
 
 /// Ask on a terminal unless `-y`; `kept` are the refusals, shown too.

@@ -7,7 +7,6 @@
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use super::destroy;
 use super::Ctx;
@@ -18,7 +17,6 @@ use crate::git;
 use crate::lock::{self, Lock, Wait};
 use crate::output;
 use crate::ownership::{self, Admin};
-use crate::progress::{self, Progress, Step};
 use crate::prompt;
 use crate::safety;
 use crate::session::{group_sessions, Session, Status};
@@ -192,34 +190,13 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     }
     // Then all of them at once, a few at a time.
     let mut locks = Vec::new();
-    let mut items: Vec<(String, Mutex<Option<Plan>>)> = Vec::new();
+    let mut labelled = Vec::new();
     for (lock, plan, c) in ready {
         locks.push(lock);
-        let label = super::list_view::label(&c.admin.worktree, &ctx.cwd);
-        items.push((label, Mutex::new(Some(plan))));
+        labelled.push((super::list_view::label(&c.admin.worktree, &ctx.cwd), plan));
     }
-    let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
-    let progress = Progress::sessions(&labels);
-    let reports = bulk::run(&items, bulk::AT_ONCE, |(label, plan)| {
-        let plan = plan.lock().ok().and_then(|mut p| p.take());
-        let Some(plan) = plan else {
-            return Err(anyhow::anyhow!("planned twice"));
-        };
-        progress.set(label, Step::active("pruning"));
-        let r = teardown::execute(plan);
-        progress.set(label, progress::result_step(&r, "pruned"));
-        r
-    });
-    progress.finish();
+    let outcomes = destroy::execute_all(labelled, "pruning", "pruned");
     drop(locks);
-    let outcomes = labels
-        .into_iter()
-        .zip(reports)
-        .map(|(label, r)| bulk::Outcome {
-            label,
-            result: r.map(|r| r.map(destroy::report)),
-        })
-        .collect();
     bulk::conclude("pruned", "worktree", outcomes, problems)
 }
 
