@@ -9,14 +9,15 @@ use std::path::PathBuf;
 #[command(
     name = "dev-prism",
     version,
-    about = "Isolated dev sessions of one repository: a git worktree and a Docker Compose stack on random ports each",
+    about = "Isolated dev sessions of one repository: a git worktree and a Docker Compose stack on ports of its own each",
     long_about = "Run many isolated development sessions of one repository side by side.\n\n\
         Each session gets its own git worktree and branch (or uses the current directory with \
         --in-place), its own Docker Compose project started from your compose file with every \
-        published port moved to a random free host port, and a .env.session file with the ports \
-        Docker chose. Docker container labels are the only record of a session.",
+        published port moved to a free host port of its own (on loopback, kept across restarts), \
+        and a .env.session file with the ports. Container labels, the override file and a record \
+        in git's admin dir are the only records of a session.",
     after_long_help = "Examples:\n  \
-        dev-prism create                 # new worktree + branch, stack on random ports\n  \
+        dev-prism create                 # new worktree + branch, stack on ports of its own\n  \
         dev-prism create --in-place      # a session in the current directory\n  \
         dev-prism list                   # sessions of this repository\n  \
         dev-prism env --json             # ports of the session you are in, for scripts\n  \
@@ -173,7 +174,7 @@ impl Mode {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a session: worktree, compose stack on random ports, .env.session
+    /// Create a session: worktree, compose stack on ports of its own, .env.session
     #[command(after_long_help = "Examples:\n  \
         dev-prism create\n  \
         dev-prism create --branch feature/login --base main\n  \
