@@ -46,19 +46,8 @@ PACKAGES=(docker.io docker-cli containerd docker-compose)
 say() { printf 'engine2: %s\n' "$*" >&2; }
 die() { printf 'engine2: error: %s\n' "$*" >&2; exit 1; }
 
-can_install() {
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
-}
-
-apt_install() {
-    can_install || die "missing $*; install it (as root on Debian: apt-get install $*)"
-    say "installing $* with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/tmp/dev-prism-apt.log 2>&1; then
-        apt-get update >/tmp/dev-prism-apt-update.log 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/tmp/dev-prism-apt.log 2>&1 \
-            || { tail -20 /tmp/dev-prism-apt.log >&2; die "apt-get install $* failed"; }
-    fi
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # The client pointed at engine 2 (no namespace needed for the API).
 e2_docker() {
@@ -86,21 +75,7 @@ install_packages() {
     say "downloading ${PACKAGES[*]} from Debian $E2_SUITE"
     local tmp
     tmp="$(mktemp -d)"
-    mkdir -p "$tmp/sources" "$tmp/lists/partial" "$tmp/archives/partial"
-    cat >"$tmp/sources/e2.sources" <<SRC
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: $E2_SUITE
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/sources"
-        -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
-        -o APT::Sandbox::User=root)
-    apt-get "${opts[@]}" update >"$tmp/update.log" 2>&1 \
-        || { tail -20 "$tmp/update.log" >&2; rm -rf "$tmp"; die "apt-get update for $E2_SUITE failed"; }
-    (cd "$tmp" && apt-get "${opts[@]}" download "${PACKAGES[@]}" >"$tmp/download.log" 2>&1) \
-        || { tail -20 "$tmp/download.log" >&2; rm -rf "$tmp"; die "downloading ${PACKAGES[*]} from $E2_SUITE failed"; }
+    download_debs "$E2_SUITE" "$tmp" "${PACKAGES[@]}"
     local deb stamp="suite=$E2_SUITE packages=${PACKAGES[*]}"
     mkdir -p "$tmp/root"
     for deb in "$tmp"/*.deb; do

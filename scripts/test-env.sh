@@ -29,19 +29,8 @@ COMPOSE_DEB_SUITE="${DEV_PRISM_COMPOSE_SUITE:-trixie}"
 say() { printf 'test-env: %s\n' "$*" >&2; }
 die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
 
-can_install() {
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
-}
-
-apt_install() {
-    can_install || die "missing $*; install it (as root on Debian: apt-get install $*)"
-    say "installing $* with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/tmp/dev-prism-apt.log 2>&1; then
-        apt-get update >/tmp/dev-prism-apt-update.log 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/tmp/dev-prism-apt.log 2>&1 \
-            || { tail -20 /tmp/dev-prism-apt.log >&2; die "apt-get install $* failed"; }
-    fi
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh  # the working directory is the repository root (cd above)
 
 # version_ge A B: is version A >= version B (dotted numbers)?
 version_ge() {
@@ -86,21 +75,7 @@ ensure_compose() {
     local tmp
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' RETURN
-    mkdir -p "$tmp/sources" "$tmp/lists/partial" "$tmp/archives/partial"
-    cat >"$tmp/sources/compose.sources" <<SRC
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: $COMPOSE_DEB_SUITE
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/sources"
-        -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
-        -o APT::Sandbox::User=root)
-    apt-get "${opts[@]}" update >"$tmp/update.log" 2>&1 \
-        || { tail -20 "$tmp/update.log" >&2; die "apt-get update for $COMPOSE_DEB_SUITE failed"; }
-    (cd "$tmp" && apt-get "${opts[@]}" download docker-compose >"$tmp/download.log" 2>&1) \
-        || { tail -20 "$tmp/download.log" >&2; die "downloading docker-compose from $COMPOSE_DEB_SUITE failed"; }
+    download_debs "$COMPOSE_DEB_SUITE" "$tmp" docker-compose
     dpkg -x "$tmp"/docker-compose_*.deb "$tmp/root"
     local plugin
     plugin="$(find "$tmp/root" -path '*cli-plugins/docker-compose' -type f | head -n1)"
