@@ -281,6 +281,31 @@ fn published_port(key: &str, bindings: &[RawBinding]) -> Option<PublishedPort> {
     })
 }
 
+/// A container of `service` in `status` (exit `code`, `health`), with no
+/// labels but the compose service: for the unit tests of the modules that
+/// judge containers.
+#[cfg(test)]
+pub fn test_container(service: &str, status: &str, code: i64, health: Option<&str>) -> Container {
+    Container {
+        id: service.into(),
+        name: service.into(),
+        labels: [(
+            "com.docker.compose.service".to_string(),
+            service.to_string(),
+        )]
+        .into(),
+        state: State {
+            status: status.into(),
+            exit_code: code,
+            health: health.map(str::to_string),
+        },
+        env: vec![],
+        image: String::new(),
+        ports: vec![],
+        bound_ports: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -523,27 +523,9 @@ pub fn result_step<T>(r: &anyhow::Result<T>, done: &str) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::State;
 
     fn c(service: &str, status: &str, code: i64, health: Option<&str>) -> Container {
-        Container {
-            id: service.into(),
-            name: service.into(),
-            labels: [(
-                "com.docker.compose.service".to_string(),
-                service.to_string(),
-            )]
-            .into(),
-            state: State {
-                status: status.into(),
-                exit_code: code,
-                health: health.map(str::to_string),
-            },
-            env: vec![],
-            image: String::new(),
-            ports: vec![],
-            bound_ports: vec![],
-        }
+        crate::inspect::test_container(service, status, code, health)
     }
 
     #[test]

@@ -328,27 +328,9 @@ pub fn explain(project: &str, timeout: Duration) -> Option<String> {
 mod tests {
     use super::*;
     use crate::compose::parse_project;
-    use crate::inspect::State;
 
     fn c(service: &str, status: &str, code: i64, health: Option<&str>) -> Container {
-        Container {
-            id: service.into(),
-            name: service.into(),
-            labels: [(
-                "com.docker.compose.service".to_string(),
-                service.to_string(),
-            )]
-            .into(),
-            state: State {
-                status: status.into(),
-                exit_code: code,
-                health: health.map(str::to_string),
-            },
-            env: vec![],
-            image: String::new(),
-            ports: vec![],
-            bound_ports: vec![],
-        }
+        crate::inspect::test_container(service, status, code, health)
     }
 
     fn none() -> BTreeSet<String> {
