@@ -22,6 +22,7 @@ mod perf;
 mod picture;
 mod prune;
 mod quickstart;
+mod records;
 mod reliability;
 mod safety;
 mod shapes;
