@@ -200,7 +200,7 @@ pub enum Command {
         after_long_help = "Examples:\n  dev-prism with-env -- npm test\n  dev-prism with-env ../s1 -- psql \"$DATABASE_URL\""
     )]
     WithEnv(WithEnvArgs),
-    /// Start a stopped session and rediscover its ports
+    /// Start a stopped session again, on the ports it had
     #[command(after_long_help = "Examples:\n  \
         dev-prism start                                # the session you are in\n  \
         dev-prism start ../myapp-sessions/feature-login\n  \
