@@ -398,6 +398,37 @@ pub fn move_in_file(path: &std::path::Path, from: u16, chooser: &mut Chooser) ->
     })
 }
 
+/// Before `start`: every recorded host port that something else holds now
+/// (not one of the session's own running containers) moves to a new free
+/// port in the override file; the moves are reported.
+pub fn move_taken(
+    s: &crate::session::Session,
+    path: &std::path::Path,
+    chooser: &mut Chooser,
+) -> Vec<Moved> {
+    let own: std::collections::BTreeSet<u16> = s
+        .containers
+        .iter()
+        .filter(|c| c.state.is_running())
+        .flat_map(|c| c.ports.iter().map(|p| p.host_port))
+        .collect();
+    let text = crate::safefs::read_nofollow(path).unwrap_or_default();
+    let mut moved = Vec::new();
+    for e in entries(&text) {
+        let Some(port) = e.published.filter(|p| !own.contains(p)) else {
+            continue;
+        };
+        if is_free(e.host_ip.as_deref(), port, &e.protocol) {
+            continue;
+        }
+        if let Some(m) = move_in_file(path, port, chooser) {
+            crate::output::warn(&m.to_string());
+            moved.push(m);
+        }
+    }
+    moved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

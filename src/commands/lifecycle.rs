@@ -42,7 +42,7 @@ pub fn run_start(ctx: &Ctx, args: StartArgs) -> Result<i32> {
         .as_deref()
         .filter(|_| docker::engine_is_local())
     {
-        moved = move_taken_ports(&s, path, &mut chooser);
+        moved = ports::move_taken(&s, path, &mut chooser);
     }
     // With its files, `up -d` also recreates a container removed by hand;
     // without them (worktree deleted), start what is there.
@@ -149,37 +149,6 @@ fn post_start_commands(s: &Session) -> Result<Vec<String>> {
     let repo = crate::git::discover(dir)?;
     let loaded = crate::config::load(&super::config_root(repo.as_ref(), dir))?;
     Ok(loaded.config.hooks.post_start)
-}
-
-/// Before `start`: every recorded host port that something else holds now
-/// (not one of the session's own running containers) moves to a new free
-/// port in the override file; the moves are reported.
-fn move_taken_ports(
-    s: &Session,
-    path: &std::path::Path,
-    chooser: &mut ports::Chooser,
-) -> Vec<ports::Moved> {
-    let own: std::collections::BTreeSet<u16> = s
-        .containers
-        .iter()
-        .filter(|c| c.state.is_running())
-        .flat_map(|c| c.ports.iter().map(|p| p.host_port))
-        .collect();
-    let text = crate::safefs::read_nofollow(path).unwrap_or_default();
-    let mut moved = Vec::new();
-    for e in ports::entries(&text) {
-        let Some(port) = e.published.filter(|p| !own.contains(p)) else {
-            continue;
-        };
-        if ports::is_free(e.host_ip.as_deref(), port, &e.protocol) {
-            continue;
-        }
-        if let Some(m) = ports::move_in_file(path, port, chooser) {
-            output::warn(&m.to_string());
-            moved.push(m);
-        }
-    }
-    moved
 }
 
 pub fn run_stop(ctx: &Ctx, args: StopArgs) -> Result<i32> {
